@@ -1,0 +1,5 @@
+"""Allow ``python -m emsbox``."""
+
+from emsbox.cli import main
+
+raise SystemExit(main())

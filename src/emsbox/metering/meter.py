@@ -1,0 +1,466 @@
+"""The meter: sample blocks of many loads in, per-window readings of every load out.
+
+All loads of a source share one sample clock. Each load keeps its own window sequence,
+synchronised to its own fundamental; the harmonic analysis of every window of every load whose
+windows have the same length is one matrix product. State carried from block to block: the
+samples of windows not yet complete, each load's next window boundary, frequency and phase.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from emsbox.metering.frequency import coarse_frequency, reference_phasor, track_frequency
+from emsbox.metering.readings import WindowBatch
+from emsbox.metering.spectrum import ComplexArray, dft_bins, fundamental, thd_percent
+from emsbox.metering.window import WindowPlan, cycles_per_window, plan_windows
+from emsbox.metering.wiring import WiringMap, wiring_map
+from emsbox.samples import ChannelId, FloatArray, LoadInfo, SampleBlock, Wiring
+
+# Window frequencies are rounded to this step so that loads on one grid share a basis.
+FREQUENCY_STEP_HZ = 0.0005
+# A first batch whose measured frequency is this far from the one its windows assumed is
+# measured again with the better frequency (only the start of a run is affected).
+RESYNC_HZ = 0.002
+# Loads whose frequencies differ by more than this are windowed apart (different grids).
+SPLIT_HZ = 0.01
+# Samples needed before the first frequency estimate (two windows even at 45 Hz).
+STARTUP_S = 0.5
+
+
+@dataclass(frozen=True)
+class MeterLoad:
+    """A load as the meter sees it: wiring, nominal frequency and where its signals are.
+
+    ``rows`` maps each signal name (``v_l1``, ``i_l2``, …) to its row in the sample blocks.
+    """
+
+    name: str
+    wiring: Wiring
+    rows: Mapping[str, int]
+    nominal_frequency_hz: float = 50.0
+
+
+def meter_loads(
+    loads: Sequence[LoadInfo], channels: Sequence[ChannelId], split_single_phase: Sequence[str] = ()
+) -> list[MeterLoad]:
+    """Meter loads from a source's loads and channel layout.
+
+    A 3P4W load named in ``split_single_phase`` becomes three 1P2W loads ``<name>_l1`` …
+    ``<name>_l3`` (a three-phase main meter used as three single-phase loads).
+    """
+    out: list[MeterLoad] = []
+    for load in loads:
+        rows = {ch.signal: i for i, ch in enumerate(channels) if ch.load == load.name}
+        if load.name in split_single_phase:
+            if load.wiring not in (Wiring.THREE_PHASE_4W, Wiring.WILD_LEG):
+                raise ValueError(f"only a 3P4W load can be split into single phases: {load.name}")
+            for p in ("l1", "l2", "l3"):
+                single = {"v_l1": rows[f"v_{p}"], "i_l1": rows[f"i_{p}"]}
+                out.append(
+                    MeterLoad(
+                        f"{load.name}_{p}", Wiring.SINGLE_PHASE, single, load.nominal_frequency_hz
+                    )
+                )
+        else:
+            out.append(MeterLoad(load.name, load.wiring, rows, load.nominal_frequency_hz))
+    return out
+
+
+@dataclass
+class _LoadState:
+    """What the meter remembers of one load between blocks."""
+
+    spec: MeterLoad
+    wmap: WiringMap
+    cycles: int
+    rows: list[int]
+    n_spectral: int
+    pairs: list[tuple[int, int]]
+    window_hz: float | None = None
+    next_bound: float | None = None
+    first_bound: float | None = None
+    previous_phase: float | None = None
+    previous_centre: float | None = None
+
+
+@dataclass
+class _Group:
+    """Loads of one wiring whose windows lie at the same times, measured together.
+
+    Loads on one grid share their window timing, so their samples are weighed and analysed
+    in one pass; a load whose frequency departs from the others leaves the group.
+    """
+
+    members: list[_LoadState]
+    plan: WindowPlan
+    window_hz: float
+    sum_w: FloatArray
+    gram: FloatArray  # (loads, windows, channels, channels)
+    weighted: FloatArray  # (loads, windows, channels, length)
+    bins: ComplexArray | None = field(default=None)  # (loads, windows, spectral, bins)
+
+    @property
+    def lead(self) -> _LoadState:
+        """The member whose state stands for the group's timing."""
+        return self.members[0]
+
+
+class _Workspace:
+    """Arrays reused from block to block, grown when a larger one is asked for."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        """A C-contiguous array of ``shape`` whose content is undefined."""
+        size = math.prod(shape)
+        held = self._arrays.get(name)
+        if held is None or held.size < size or held.dtype != dtype:
+            held = np.empty(size, dtype=dtype)
+            self._arrays[name] = held
+        return held[:size].reshape(shape)
+
+
+class Meter:
+    """Turns gapless sample blocks into readings of every load, one per measurement window."""
+
+    def __init__(self, loads: Sequence[MeterLoad], sample_rate_hz: float) -> None:
+        if sample_rate_hz <= 0:
+            raise ValueError("sample rate must be positive")
+        self.sample_rate_hz = float(sample_rate_hz)
+        self._loads: list[_LoadState] = []
+        for spec in loads:
+            wmap = wiring_map(spec.wiring, set(spec.rows))
+            signals = list(wmap.voltages) + list(wmap.currents)
+            if wmap.neutral_measured:
+                signals.append("i_n")
+            self._loads.append(
+                _LoadState(
+                    spec=spec,
+                    wmap=wmap,
+                    cycles=cycles_per_window(spec.nominal_frequency_hz),
+                    rows=[spec.rows[s] for s in signals],
+                    n_spectral=len(wmap.voltages) + len(wmap.currents),
+                    pairs=wmap.product_pairs(),
+                )
+            )
+        self._buffer: FloatArray | None = None
+        self._work = _Workspace()
+        self._buffer_start = 0
+        self._received = 0
+        self._t0: float | None = None
+
+    @property
+    def samples_received(self) -> int:
+        """Samples per channel received so far."""
+        return self._received
+
+    def coverage(self, load: str) -> tuple[float, float] | None:
+        """Sample coordinates (start, end) of the windows measured so far for ``load``."""
+        for st in self._loads:
+            if st.spec.name == load and st.first_bound is not None and st.next_bound is not None:
+                return st.first_bound, st.next_bound
+        return None
+
+    def process(self, block: SampleBlock, final: bool = False) -> list[WindowBatch]:
+        """Add a block of samples; return one batch per load with the windows it completed.
+
+        ``final`` marks the last block of a recording: the meter then starts even if it has
+        fewer samples than it would normally wait for before its first frequency estimate.
+        """
+        if block.sample_rate_hz != self.sample_rate_hz:
+            raise ValueError("block sample rate differs from the meter's")
+        if self._t0 is None:
+            self._t0 = block.start_s
+        if self._buffer is None or self._buffer.shape[1] == 0:
+            self._buffer = np.array(block.samples, dtype=np.float64)
+        else:
+            self._buffer = np.concatenate((self._buffer, block.samples), axis=1)
+        self._received += block.n_samples
+        batches = {
+            st.spec.name: WindowBatch.empty(st.spec.name, st.spec.wiring) for st in self._loads
+        }
+        for members in self._groups(final):
+            group = self._prepare(members)
+            if group is None:
+                continue
+            for batch in self._finish(group):
+                batches[batch.load] = batch
+        self._trim()
+        return list(batches.values())
+
+    # -- per block steps -------------------------------------------------------------------
+
+    def _groups(self, final: bool) -> list[list[_LoadState]]:
+        """Loads whose next windows coincide, grouped (started loads only)."""
+        if self._received < STARTUP_S * self.sample_rate_hz and not final:
+            return []
+        groups: dict[tuple[object, ...], list[_LoadState]] = {}
+        for st in self._loads:
+            if st.window_hz is None:
+                st.window_hz = self._initial_frequency(st)
+                st.next_bound = self._buffer_start + self.sample_rate_hz / (2.0 * st.window_hz)
+            key = (
+                st.spec.wiring,
+                st.wmap.voltages,
+                st.wmap.currents,
+                st.wmap.neutral_measured,
+                st.cycles,
+                st.window_hz,
+                st.next_bound,
+                st.previous_phase is None,
+            )
+            groups.setdefault(key, []).append(st)
+        return list(groups.values())
+
+    def _prepare(self, members: list[_LoadState]) -> _Group | None:
+        """Plan, weigh and analyse the complete windows of a group; None if there is none."""
+        assert self._buffer is not None
+        end = self._buffer_start + self._buffer.shape[1]
+        lead = members[0]
+        assert lead.window_hz is not None and lead.next_bound is not None
+        group = self._weigh(members, lead.window_hz, lead.next_bound, end)
+        if group is None:
+            return None
+        self._analyse_spectra(group)
+        if lead.first_bound is None:
+            # The first windows of a run are measured again if the frequency they revealed
+            # differs from the coarse estimate their timing was based on.
+            better = _quantise(float(np.median(self._frequencies(group, update=False))))
+            if abs(better - lead.window_hz) > RESYNC_HZ:
+                group = self._weigh(members, better, lead.next_bound, end)
+                if group is None:
+                    return None
+                self._analyse_spectra(group)
+        return group
+
+    def _initial_frequency(self, st: _LoadState) -> float:
+        assert self._buffer is not None
+        rows = st.spec.rows
+        if st.wmap.reference == ("l12",):
+            sig = self._buffer[rows["v_l1"]] - self._buffer[rows["v_l2"]]
+        elif st.wmap.wiring is Wiring.THREE_PHASE_3W:
+            sig = self._buffer[rows["v_l12"]]
+        else:
+            sig = self._buffer[rows["v_l1"]]
+        n = min(sig.size, int(self.sample_rate_hz))
+        return _quantise(
+            coarse_frequency(sig[:n], self.sample_rate_hz, st.spec.nominal_frequency_hz)
+        )
+
+    def _weigh(
+        self, members: list[_LoadState], window_hz: float, first: float, end: int
+    ) -> _Group | None:
+        assert self._buffer is not None
+        lead = members[0]
+        window_samples = lead.cycles * self.sample_rate_hz / window_hz
+        half_edge = self.sample_rate_hz / (2.0 * window_hz)
+        plan = plan_windows(first, window_samples, half_edge, end)
+        if plan.n_windows == 0:
+            return None
+        rows = np.array([m.rows for m in members]).ravel()
+        nl, nc, nw, n = len(members), len(lead.rows), plan.n_windows, plan.length
+        # Windows are contiguous runs of samples: copy each window's run of every channel of
+        # every load into reused memory laid out (windows, loads, channels, length); fresh
+        # arrays of this size would cost more in page faults than the copy itself.
+        run = self._work.array("samples", (nw, nl * nc, n))
+        # Rows in order (the usual case: the group is every channel of the source) copy as
+        # plain slices, several times faster than picking rows.
+        picked: slice | np.ndarray = rows
+        if np.array_equal(rows, np.arange(rows[0], rows[0] + rows.size)):
+            picked = slice(int(rows[0]), int(rows[0]) + rows.size)
+        for j, first_sample in enumerate(plan.first - self._buffer_start):
+            run[j] = self._buffer[picked, first_sample : first_sample + n]
+        samples = run.reshape(nw, nl, nc, n).transpose(1, 0, 2, 3)
+        w = plan.weights()
+        weighted = self._work.array("weighted", (nw, nl, nc, n)).transpose(1, 0, 2, 3)
+        np.multiply(samples, w[None, :, None, :], out=weighted)
+        gram = _products(weighted, samples, lead.pairs)
+        return _Group(members, plan, window_hz, w.sum(axis=1), gram, weighted)
+
+    def _analyse_spectra(self, group: _Group) -> None:
+        """Subgroup bins of every spectral channel of every window of the group."""
+        lead = group.lead
+        ns = lead.n_spectral
+        nl, nw, _, n = group.weighted.shape
+        spectral = self._work.array("spectral", (nw, nl, ns, n), np.float32)
+        np.copyto(spectral, group.weighted[:, :, :ns, :].transpose(1, 0, 2, 3), casting="same_kind")
+        window_samples = float(group.plan.bounds[1] - group.plan.bounds[0])
+        bins = dft_bins(spectral.reshape(-1, n), lead.cycles, window_samples)
+        group.bins = bins.reshape(nw, nl, ns, -1).transpose(1, 0, 2, 3)
+
+    def _frequencies(self, group: _Group, update: bool = True) -> FloatArray:
+        """Measured frequency ``(loads, windows)``; with ``update``, remember the last phase."""
+        assert group.bins is not None
+        wm = group.lead.wmap
+        nv = len(wm.voltages)
+        fund_v = fundamental(group.bins[:, :, :nv, :])  # (loads, windows, voltages)
+        phasors = {
+            name: fund_v @ vec for name, vec in {**wm.line_to_neutral, **wm.line_to_line}.items()
+        }
+        ref = reference_phasor(phasors, wm.reference)
+        plan = group.plan
+        centres = 0.5 * (plan.bounds[:-1] + plan.bounds[1:])
+        rate = self.sample_rate_hz
+        phase = np.angle(ref) + 2.0 * np.pi * group.window_hz * (centres - plan.first) / rate
+        lead = group.lead
+        previous = None
+        if lead.previous_phase is not None and lead.previous_centre is not None:
+            previous = (np.array([m.previous_phase for m in group.members]), lead.previous_centre)
+        f = track_frequency(phase, centres, previous, group.window_hz, rate)
+        if update:
+            for i, m in enumerate(group.members):
+                m.previous_phase = float(phase[i, -1])
+                m.previous_centre = float(centres[-1])
+        return f
+
+    def _finish(self, group: _Group) -> list[WindowBatch]:
+        freq = self._frequencies(group)
+        values = _values(group.lead.wmap, group, freq)
+        assert self._t0 is not None
+        plan = group.plan
+        starts = self._t0 + plan.bounds[:-1] / self.sample_rate_hz
+        durations = np.diff(plan.bounds) / self.sample_rate_hz
+        # The next windows follow the latest measured frequency: the group's median, unless a
+        # load's own frequency is far from it (another grid), which then goes its own way.
+        last = freq[:, -1]
+        common = _quantise(float(np.median(last)))
+        out = []
+        for i, m in enumerate(group.members):
+            own = float(last[i])
+            m.window_hz = common if abs(own - common) < SPLIT_HZ else _quantise(own)
+            m.next_bound = float(plan.bounds[-1])
+            if m.first_bound is None:
+                m.first_bound = float(plan.bounds[0])
+            load_values = {name: v[i] for name, v in values.items()}
+            out.append(WindowBatch(m.spec.name, m.spec.wiring, starts, durations, load_values))
+        return out
+
+    def _trim(self) -> None:
+        """Drop samples no load needs any more."""
+        assert self._buffer is not None
+        keep_from = self._buffer_start + self._buffer.shape[1]
+        for st in self._loads:
+            if st.next_bound is None or st.window_hz is None:
+                keep_from = self._buffer_start
+                break
+            half_edge = self.sample_rate_hz / (2.0 * st.window_hz)
+            keep_from = min(keep_from, int(np.floor(st.next_bound - 2.0 * half_edge)) - 1)
+        drop = max(0, keep_from - self._buffer_start)
+        if drop:
+            self._buffer = self._buffer[:, drop:].copy()
+            self._buffer_start += drop
+
+
+def _products(
+    weighted: FloatArray, samples: FloatArray, pairs: list[tuple[int, int]]
+) -> FloatArray:
+    """Product matrix ``Σ w·x_i·x_j`` per window, computing only the entries in ``pairs``.
+
+    Entries nobody needs stay zero. A sum per pair is several times faster here than a
+    batched matrix product, whose per-call cost dominates for matrices this small.
+    """
+    c = samples.shape[-2]
+    gram = np.zeros((*samples.shape[:-2], c, c))
+    for i, j in pairs:
+        gram[..., i, j] = gram[..., j, i] = np.einsum(
+            "...k,...k->...", weighted[..., i, :], samples[..., j, :]
+        )
+    return gram
+
+
+def _quantise(hz: float) -> float:
+    return round(hz / FREQUENCY_STEP_HZ) * FREQUENCY_STEP_HZ
+
+
+def _quad(gram: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """``a·G·b`` for each window's product matrix ``G`` (any leading axes)."""
+    out: FloatArray = np.einsum("i,...ij,j->...", a, gram, b)
+    return out
+
+
+def _values(wm: WiringMap, group: _Group, freq: FloatArray) -> dict[str, FloatArray]:
+    """Every instantaneous variable ``(loads, windows)`` of a group (VARIABLES.md names)."""
+    assert group.bins is not None
+    nv, ni = len(wm.voltages), len(wm.currents)
+    g = group.gram
+    sw = group.sum_w
+    gvv = g[..., :nv, :nv]
+    gii = g[..., nv : nv + ni, nv : nv + ni]
+    gvi = g[..., :nv, nv : nv + ni]
+    bins_v = group.bins[..., :nv, :]
+    bins_i = group.bins[..., nv : nv + ni, :]
+    out: dict[str, FloatArray] = {}
+
+    def rms(gram: FloatArray, vec: FloatArray) -> FloatArray:
+        return np.sqrt(np.maximum(_quad(gram, vec, vec), 0.0) / sw)
+
+    def spectrum(bins: ComplexArray, vec: FloatArray) -> ComplexArray:
+        s: ComplexArray = np.einsum("...cb,c->...b", bins, vec)
+        return s
+
+    v_ln, v_ll, i_ph = [], [], []
+    p_ph, q_ph, s_ph = [], [], []
+    for ph, vv in wm.line_to_neutral.items():
+        iv = wm.phase_currents[ph]
+        sv, si = spectrum(bins_v, vv), spectrum(bins_i, iv)
+        v, i = rms(gvv, vv), rms(gii, iv)
+        pw = _quad(gvi, vv, iv) / sw
+        # Fundamental reactive power (IEEE 1459 Q1): Im(V1·conj(I1)) of the rms phasors.
+        q = 2.0 * np.imag(fundamental(sv) * np.conj(fundamental(si))) / sw**2
+        s = v * i
+        out[f"v_{ph}"], out[f"i_{ph}"] = v, i
+        out[f"p_{ph}"], out[f"q_{ph}"], out[f"s_{ph}"] = pw, q, s
+        out[f"pf_{ph}"] = _power_factor(pw, s)
+        out[f"thd_v_{ph}"] = thd_percent(sv)
+        out[f"thd_i_{ph}"] = thd_percent(si)
+        v_ln.append(v)
+        i_ph.append(i)
+        p_ph.append(pw)
+        q_ph.append(q)
+        s_ph.append(s)
+    for pair, vv in wm.line_to_line.items():
+        out[f"v_{pair}"] = rms(gvv, vv)
+        out[f"thd_v_{pair}"] = thd_percent(spectrum(bins_v, vv))
+        v_ll.append(out[f"v_{pair}"])
+    if wm.neutral_measured:
+        out["i_n"] = np.sqrt(np.maximum(g[..., -1, -1], 0.0) / sw)
+    elif wm.neutral is not None:
+        out["i_n"] = rms(gii, wm.neutral)
+    out["v_ln_sys"] = np.mean(v_ln, axis=0)
+    if v_ll:
+        out["v_ll_sys"] = np.mean(v_ll, axis=0)
+    out["i_sys"] = np.mean(i_ph, axis=0)
+    if wm.aron:
+        p_sys = sum(_quad(gvi, vv, iv) for vv, iv in wm.aron) / sw
+        q_sys = (
+            sum(
+                2.0
+                * np.imag(
+                    fundamental(spectrum(bins_v, vv)) * np.conj(fundamental(spectrum(bins_i, iv)))
+                )
+                for vv, iv in wm.aron
+            )
+            / sw**2
+        )
+    else:
+        p_sys, q_sys = np.sum(p_ph, axis=0), np.sum(q_ph, axis=0)
+    out["p_sys"], out["q_sys"] = np.asarray(p_sys), np.asarray(q_sys)
+    out["s_sys"] = np.sum(s_ph, axis=0)
+    out["pf_sys"] = _power_factor(out["p_sys"], out["s_sys"])
+    out["freq"] = freq
+    return out
+
+
+def _power_factor(p: FloatArray, s: FloatArray) -> FloatArray:
+    """P/S, with sign of P; 1 where there is no apparent power (no load)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pf = np.where(s > 0.0, p / s, 1.0)
+    out: FloatArray = np.clip(pf, -1.0, 1.0)
+    return out

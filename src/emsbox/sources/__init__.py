@@ -1,0 +1,1 @@
+"""Where samples come from: the simulator and recordings, behind one small interface."""
