@@ -1,0 +1,1 @@
+"""Helpers for tests and plugins: in-memory sources and writers of recording files."""
