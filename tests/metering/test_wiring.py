@@ -30,7 +30,9 @@ def test_three_wire_virtual_star_voltages_sum_to_zero_and_rebuild_line_voltages(
     assert np.allclose(ln["l2"] - ln["l3"], wm.line_to_line["l23"])
     assert np.allclose(ln["l3"] - ln["l1"], wm.line_to_line["l31"])
     # Without a measured L2 current it is minus the sum of the other two.
-    assert np.allclose(wm.phase_currents["l2"], -(wm.phase_currents["l1"] + wm.phase_currents["l3"]))
+    assert np.allclose(
+        wm.phase_currents["l2"], -(wm.phase_currents["l1"] + wm.phase_currents["l3"])
+    )
     assert wm.neutral is None and len(wm.aron) == 2
 
 

@@ -23,7 +23,7 @@ from emsbox.metering.wiring import WiringMap, wiring_map
 from emsbox.samples import ChannelId, FloatArray, LoadInfo, SampleBlock, Wiring
 
 # Window frequencies are rounded to this step so that loads on one grid share a basis.
-FREQUENCY_STEP_HZ = 0.0005
+FREQUENCY_STEP_HZ = 0.001
 # A first batch whose measured frequency is this far from the one its windows assumed is
 # measured again with the better frequency (only the start of a run is affected).
 RESYNC_HZ = 0.002
@@ -379,80 +379,66 @@ def _quantise(hz: float) -> float:
     return round(hz / FREQUENCY_STEP_HZ) * FREQUENCY_STEP_HZ
 
 
-def _quad(gram: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
-    """``a·G·b`` for each window's product matrix ``G`` (any leading axes)."""
-    out: FloatArray = np.einsum("i,...ij,j->...", a, gram, b)
-    return out
-
-
 def _values(wm: WiringMap, group: _Group, freq: FloatArray) -> dict[str, FloatArray]:
-    """Every instantaneous variable ``(loads, windows)`` of a group (VARIABLES.md names)."""
+    """Every instantaneous variable ``(loads, windows)`` of a group (VARIABLES.md names).
+
+    Each kind of value is computed for all phases at once from the stacked coefficient
+    vectors of the wiring map: a handful of array operations per block, whatever the load count.
+    """
     assert group.bins is not None
     nv, ni = len(wm.voltages), len(wm.currents)
     g = group.gram
-    sw = group.sum_w
-    gvv = g[..., :nv, :nv]
-    gii = g[..., nv : nv + ni, nv : nv + ni]
+    sw = group.sum_w[:, None]
+    gvv, gii = g[..., :nv, :nv], g[..., nv : nv + ni, nv : nv + ni]
     gvi = g[..., :nv, nv : nv + ni]
-    bins_v = group.bins[..., :nv, :]
-    bins_i = group.bins[..., nv : nv + ni, :]
+    bins_v, bins_i = group.bins[..., :nv, :], group.bins[..., nv : nv + ni, :]
+    phases = list(wm.line_to_neutral)
+    pairs = list(wm.line_to_line)
+    volt_forms = np.array([*wm.line_to_neutral.values(), *wm.line_to_line.values()])
+    amp_forms = np.array([wm.phase_currents[p] for p in phases])
+
+    def rms(gram: FloatArray, forms: FloatArray) -> FloatArray:
+        sq = np.einsum("fi,...ij,fj->...f", forms, gram, forms)
+        out: FloatArray = np.sqrt(np.maximum(sq, 0.0) / sw)
+        return out
+
+    volts, amps = rms(gvv, volt_forms), rms(gii, amp_forms)
+    power = np.einsum("fi,...ij,fj->...f", volt_forms[: len(phases)], gvi, amp_forms) / sw
+    spec_v = np.einsum("fc,...cb->...fb", volt_forms, bins_v)
+    spec_i = np.einsum("fc,...cb->...fb", amp_forms, bins_i)
+    thd_v, thd_i = thd_percent(spec_v), thd_percent(spec_i)
+    # Fundamental reactive power (IEEE 1459 Q1): Im(V1·conj(I1)) of the rms phasors.
+    fund_v, fund_i = fundamental(spec_v[..., : len(phases), :]), fundamental(spec_i)
+    reactive = 2.0 * np.imag(fund_v * np.conj(fund_i)) / sw**2
+    apparent = volts[..., : len(phases)] * amps
     out: dict[str, FloatArray] = {}
-
-    def rms(gram: FloatArray, vec: FloatArray) -> FloatArray:
-        return np.sqrt(np.maximum(_quad(gram, vec, vec), 0.0) / sw)
-
-    def spectrum(bins: ComplexArray, vec: FloatArray) -> ComplexArray:
-        s: ComplexArray = np.einsum("...cb,c->...b", bins, vec)
-        return s
-
-    v_ln, v_ll, i_ph = [], [], []
-    p_ph, q_ph, s_ph = [], [], []
-    for ph, vv in wm.line_to_neutral.items():
-        iv = wm.phase_currents[ph]
-        sv, si = spectrum(bins_v, vv), spectrum(bins_i, iv)
-        v, i = rms(gvv, vv), rms(gii, iv)
-        pw = _quad(gvi, vv, iv) / sw
-        # Fundamental reactive power (IEEE 1459 Q1): Im(V1·conj(I1)) of the rms phasors.
-        q = 2.0 * np.imag(fundamental(sv) * np.conj(fundamental(si))) / sw**2
-        s = v * i
-        out[f"v_{ph}"], out[f"i_{ph}"] = v, i
-        out[f"p_{ph}"], out[f"q_{ph}"], out[f"s_{ph}"] = pw, q, s
-        out[f"pf_{ph}"] = _power_factor(pw, s)
-        out[f"thd_v_{ph}"] = thd_percent(sv)
-        out[f"thd_i_{ph}"] = thd_percent(si)
-        v_ln.append(v)
-        i_ph.append(i)
-        p_ph.append(pw)
-        q_ph.append(q)
-        s_ph.append(s)
-    for pair, vv in wm.line_to_line.items():
-        out[f"v_{pair}"] = rms(gvv, vv)
-        out[f"thd_v_{pair}"] = thd_percent(spectrum(bins_v, vv))
-        v_ll.append(out[f"v_{pair}"])
+    for k, ph in enumerate(phases):
+        out[f"v_{ph}"], out[f"i_{ph}"] = volts[..., k], amps[..., k]
+        out[f"p_{ph}"], out[f"q_{ph}"] = power[..., k], reactive[..., k]
+        out[f"s_{ph}"] = apparent[..., k]
+        out[f"pf_{ph}"] = _power_factor(power[..., k], apparent[..., k])
+        out[f"thd_v_{ph}"], out[f"thd_i_{ph}"] = thd_v[..., k], thd_i[..., k]
+    for k, pair in enumerate(pairs, start=len(phases)):
+        out[f"v_{pair}"], out[f"thd_v_{pair}"] = volts[..., k], thd_v[..., k]
     if wm.neutral_measured:
-        out["i_n"] = np.sqrt(np.maximum(g[..., -1, -1], 0.0) / sw)
+        out["i_n"] = np.sqrt(np.maximum(g[..., -1, -1], 0.0) / group.sum_w)
     elif wm.neutral is not None:
-        out["i_n"] = rms(gii, wm.neutral)
-    out["v_ln_sys"] = np.mean(v_ln, axis=0)
-    if v_ll:
-        out["v_ll_sys"] = np.mean(v_ll, axis=0)
-    out["i_sys"] = np.mean(i_ph, axis=0)
+        out["i_n"] = rms(gii, wm.neutral[None, :])[..., 0]
+    out["v_ln_sys"] = volts[..., : len(phases)].mean(axis=-1)
+    if pairs:
+        out["v_ll_sys"] = volts[..., len(phases) :].mean(axis=-1)
+    out["i_sys"] = amps.mean(axis=-1)
     if wm.aron:
-        p_sys = sum(_quad(gvi, vv, iv) for vv, iv in wm.aron) / sw
-        q_sys = (
-            sum(
-                2.0
-                * np.imag(
-                    fundamental(spectrum(bins_v, vv)) * np.conj(fundamental(spectrum(bins_i, iv)))
-                )
-                for vv, iv in wm.aron
-            )
-            / sw**2
-        )
+        # Two-wattmeter method: the system powers come from the line voltages directly.
+        av = np.array([vv for vv, _ in wm.aron])
+        ai = np.array([iv for _, iv in wm.aron])
+        out["p_sys"] = np.einsum("fi,...ij,fj->...", av, gvi, ai) / group.sum_w
+        fv = np.einsum("fc,...c->...f", av, fundamental(bins_v))
+        fi = np.einsum("fc,...c->...f", ai, fundamental(bins_i))
+        out["q_sys"] = 2.0 * np.imag(fv * np.conj(fi)).sum(axis=-1) / group.sum_w**2
     else:
-        p_sys, q_sys = np.sum(p_ph, axis=0), np.sum(q_ph, axis=0)
-    out["p_sys"], out["q_sys"] = np.asarray(p_sys), np.asarray(q_sys)
-    out["s_sys"] = np.sum(s_ph, axis=0)
+        out["p_sys"], out["q_sys"] = power.sum(axis=-1), reactive.sum(axis=-1)
+    out["s_sys"] = apparent.sum(axis=-1)
     out["pf_sys"] = _power_factor(out["p_sys"], out["s_sys"])
     out["freq"] = freq
     return out
