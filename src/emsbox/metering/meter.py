@@ -15,18 +15,28 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from emsbox.metering.frequency import coarse_frequency, reference_phasor, track_frequency
+from emsbox.metering.frequency import advance_frequency, coarse_frequency, reference_phasor
 from emsbox.metering.readings import WindowBatch
-from emsbox.metering.spectrum import ComplexArray, dft_bins, fundamental, thd_percent
+from emsbox.metering.spectrum import (
+    MAX_HARMONIC,
+    ComplexArray,
+    dft_bins,
+    fundamental,
+    thd_percent,
+)
 from emsbox.metering.window import WindowPlan, cycles_per_window, plan_windows
 from emsbox.metering.wiring import WiringMap, wiring_map
 from emsbox.samples import ChannelId, FloatArray, LoadInfo, SampleBlock, Wiring
 
 # Window frequencies are rounded to this step so that loads on one grid share a basis.
-FREQUENCY_STEP_HZ = 0.001
-# A first batch whose measured frequency is this far from the one its windows assumed is
-# measured again with the better frequency (only the start of a run is affected).
-RESYNC_HZ = 0.002
+FREQUENCY_STEP_HZ = 0.002
+# A block whose windows measure a frequency this far from the one they were laid out for is
+# laid out again window by window (start of a run, ramps, steps). 5 mHz of mismatch leaks
+# about 0.5·h·5e-5 of harmonic h into its neighbours: far below the accuracy targets.
+RESYNC_HZ = 0.005
+# Frequencies of a re-laid block are rounded coarser, so that few window lengths (and
+# matrix-product bases) are needed for one block.
+RESYNC_STEP_HZ = 0.002
 # Loads whose frequencies differ by more than this are windowed apart (different grids).
 SPLIT_HZ = 0.01
 # Samples needed before the first frequency estimate (two windows even at 45 Hz).
@@ -82,11 +92,10 @@ class _LoadState:
     rows: list[int]
     n_spectral: int
     pairs: list[tuple[int, int]]
+    half_edge: float = 0.0
     window_hz: float | None = None
     next_bound: float | None = None
     first_bound: float | None = None
-    previous_phase: float | None = None
-    previous_centre: float | None = None
 
 
 @dataclass
@@ -99,11 +108,13 @@ class _Group:
 
     members: list[_LoadState]
     plan: WindowPlan
-    window_hz: float
+    window_hz: FloatArray  # the frequency each window's length and basis were made for
     sum_w: FloatArray
     gram: FloatArray  # (loads, windows, channels, channels)
-    weighted: FloatArray  # (loads, windows, channels, length)
+    samples: FloatArray  # (loads, windows, channels, length), reused memory: valid until the
+    weighted: FloatArray  # next group is weighed, like ``weighted``
     bins: ComplexArray | None = field(default=None)  # (loads, windows, spectral, bins)
+    freq: FloatArray | None = field(default=None)  # measured, (loads, windows)
 
     @property
     def lead(self) -> _LoadState:
@@ -148,6 +159,9 @@ class Meter:
                     rows=[spec.rows[s] for s in signals],
                     n_spectral=len(wmap.voltages) + len(wmap.currents),
                     pairs=wmap.product_pairs(),
+                    # Edges one nominal cycle wide, the same at every boundary of the run, so
+                    # that neighbouring windows' weights always complement each other exactly.
+                    half_edge=sample_rate_hz / (2.0 * spec.nominal_frequency_hz),
                 )
             )
         self._buffer: FloatArray | None = None
@@ -205,7 +219,7 @@ class Meter:
         for st in self._loads:
             if st.window_hz is None:
                 st.window_hz = self._initial_frequency(st)
-                st.next_bound = self._buffer_start + self.sample_rate_hz / (2.0 * st.window_hz)
+                st.next_bound = self._buffer_start + st.half_edge
             key = (
                 st.spec.wiring,
                 st.wmap.voltages,
@@ -214,30 +228,41 @@ class Meter:
                 st.cycles,
                 st.window_hz,
                 st.next_bound,
-                st.previous_phase is None,
             )
             groups.setdefault(key, []).append(st)
         return list(groups.values())
 
     def _prepare(self, members: list[_LoadState]) -> _Group | None:
-        """Plan, weigh and analyse the complete windows of a group; None if there is none."""
+        """Plan, weigh and analyse the complete windows of a group; None if there is none.
+
+        Windows are first laid out with the last measured frequency. If a window then
+        measures a frequency more than RESYNC_HZ away from the one it was laid out for (a run's
+        first windows, a ramp, a step), the block is laid out again window by window with the
+        measured frequencies and measured once more.
+        """
         assert self._buffer is not None
         end = self._buffer_start + self._buffer.shape[1]
         lead = members[0]
         assert lead.window_hz is not None and lead.next_bound is not None
-        group = self._weigh(members, lead.window_hz, lead.next_bound, end)
+        group = self._measure(members, np.array([lead.window_hz]), lead.next_bound, end)
         if group is None:
             return None
-        self._analyse_spectra(group)
-        if lead.first_bound is None:
-            # The first windows of a run are measured again if the frequency they revealed
-            # differs from the coarse estimate their timing was based on.
-            better = _quantise(float(np.median(self._frequencies(group, update=False))))
-            if abs(better - lead.window_hz) > RESYNC_HZ:
-                group = self._weigh(members, better, lead.next_bound, end)
-                if group is None:
-                    return None
-                self._analyse_spectra(group)
+        assert group.freq is not None
+        median = np.median(group.freq, axis=0)
+        measured = np.round(median / RESYNC_STEP_HZ) * RESYNC_STEP_HZ
+        if np.max(np.abs(median - group.window_hz)) > RESYNC_HZ:
+            again = self._measure(members, measured, lead.next_bound, end)
+            if again is not None:
+                group = again
+        return group
+
+    def _measure(
+        self, members: list[_LoadState], window_hz: FloatArray, first: float, end: int
+    ) -> _Group | None:
+        group = self._weigh(members, window_hz, first, end)
+        if group is not None:
+            self._analyse_spectra(group)
+            group.freq = self._frequencies(group)
         return group
 
     def _initial_frequency(self, st: _LoadState) -> float:
@@ -255,15 +280,16 @@ class Meter:
         )
 
     def _weigh(
-        self, members: list[_LoadState], window_hz: float, first: float, end: int
+        self, members: list[_LoadState], window_hz: FloatArray, first: float, end: int
     ) -> _Group | None:
         assert self._buffer is not None
         lead = members[0]
-        window_samples = lead.cycles * self.sample_rate_hz / window_hz
-        half_edge = self.sample_rate_hz / (2.0 * window_hz)
-        plan = plan_windows(first, window_samples, half_edge, end)
+        plan = plan_windows(
+            first, lead.cycles * self.sample_rate_hz / window_hz, lead.half_edge, end
+        )
         if plan.n_windows == 0:
             return None
+        hz = lead.cycles * self.sample_rate_hz / plan.window_samples
         rows = np.array([m.rows for m in members]).ravel()
         nl, nc, nw, n = len(members), len(lead.rows), plan.n_windows, plan.length
         # Windows are contiguous runs of samples: copy each window's run of every channel of
@@ -282,7 +308,7 @@ class Meter:
         weighted = self._work.array("weighted", (nw, nl, nc, n)).transpose(1, 0, 2, 3)
         np.multiply(samples, w[None, :, None, :], out=weighted)
         gram = _products(weighted, samples, lead.pairs)
-        return _Group(members, plan, window_hz, w.sum(axis=1), gram, weighted)
+        return _Group(members, plan, hz, w.sum(axis=1), gram, samples, weighted)
 
     def _analyse_spectra(self, group: _Group) -> None:
         """Subgroup bins of every spectral channel of every window of the group."""
@@ -291,42 +317,55 @@ class Meter:
         nl, nw, _, n = group.weighted.shape
         spectral = self._work.array("spectral", (nw, nl, ns, n), np.float32)
         np.copyto(spectral, group.weighted[:, :, :ns, :].transpose(1, 0, 2, 3), casting="same_kind")
-        window_samples = float(group.plan.bounds[1] - group.plan.bounds[0])
-        bins = dft_bins(spectral.reshape(-1, n), lead.cycles, window_samples)
+        bins = np.empty((nw, nl * ns, 3 * MAX_HARMONIC), dtype=np.complex128)
+        # One product per window length: all windows of a steady grid share one.
+        lengths = group.plan.window_samples
+        for length in np.unique(lengths):
+            sel = np.flatnonzero(lengths == length)
+            rows = spectral[sel].reshape(-1, n)
+            bins[sel] = dft_bins(rows, lead.cycles, float(length)).reshape(sel.size, nl * ns, -1)
         group.bins = bins.reshape(nw, nl, ns, -1).transpose(1, 0, 2, 3)
 
-    def _frequencies(self, group: _Group, update: bool = True) -> FloatArray:
-        """Measured frequency ``(loads, windows)``; with ``update``, remember the last phase."""
+    def _frequencies(self, group: _Group) -> FloatArray:
+        """Frequency ``(loads, windows)`` measured within each window.
+
+        The fundamental's phase at the centres of the window's two halves (each half weighed
+        like a window of its own, so harmonics and the negative frequency cancel) differs by
+        the cycles between them: the mean frequency over the window's middle, without the
+        lag a comparison with the previous window would have on a ramp.
+        """
         assert group.bins is not None
-        wm = group.lead.wmap
+        plan, wm, rate = group.plan, group.lead.wmap, self.sample_rate_hz
         nv = len(wm.voltages)
-        fund_v = fundamental(group.bins[:, :, :nv, :])  # (loads, windows, voltages)
-        phasors = {
-            name: fund_v @ vec for name, vec in {**wm.line_to_neutral, **wm.line_to_line}.items()
-        }
-        ref = reference_phasor(phasors, wm.reference)
-        plan = group.plan
-        centres = 0.5 * (plan.bounds[:-1] + plan.bounds[1:])
-        rate = self.sample_rate_hz
-        phase = np.angle(ref) + 2.0 * np.pi * group.window_hz * (centres - plan.first) / rate
-        lead = group.lead
-        previous = None
-        if lead.previous_phase is not None and lead.previous_centre is not None:
-            previous = (np.array([m.previous_phase for m in group.members]), lead.previous_centre)
-        f = track_frequency(phase, centres, previous, group.window_hz, rate)
-        if update:
-            for i, m in enumerate(group.members):
-                m.previous_phase = float(phase[i, -1])
-                m.previous_centre = float(centres[-1])
-        return f
+        middle = 0.5 * (plan.bounds[:-1] + plan.bounds[1:])
+        k = np.arange(plan.length)
+        turn = np.exp(-2j * np.pi * np.outer(group.window_hz / rate, k))  # (windows, length)
+        first_half = plan.weights(stop=middle) * turn
+        whole_v = fundamental(group.bins[:, :, :nv, :])
+        # Real and imaginary parts as two real products (a complex one would first copy the
+        # samples into complex numbers).
+        parts = np.stack((first_half.real, first_half.imag), axis=-1)  # (windows, length, 2)
+        half = np.matmul(group.samples[:, :, :nv, :], parts[None])
+        half_v = half[..., 0] + 1j * half[..., 1]
+        forms = {**wm.line_to_neutral, **wm.line_to_line}
+        ref_a = reference_phasor({n: half_v @ v for n, v in forms.items()}, wm.reference)
+        ref_w = reference_phasor({n: whole_v @ v for n, v in forms.items()}, wm.reference)
+        ref_b = ref_w - ref_a
+        centre_a = 0.5 * (plan.bounds[:-1] + middle)
+        centre_b = 0.5 * (middle + plan.bounds[1:])
+        g = group.window_hz
+        phase_a = np.angle(ref_a) + 2.0 * np.pi * g * (centre_a - plan.first) / rate
+        phase_b = np.angle(ref_b) + 2.0 * np.pi * g * (centre_b - plan.first) / rate
+        return advance_frequency(phase_a, phase_b, (centre_b - centre_a) / rate, g)
 
     def _finish(self, group: _Group) -> list[WindowBatch]:
-        freq = self._frequencies(group)
+        assert group.freq is not None
+        freq = group.freq
         values = _values(group.lead.wmap, group, freq)
         assert self._t0 is not None
         plan = group.plan
         starts = self._t0 + plan.bounds[:-1] / self.sample_rate_hz
-        durations = np.diff(plan.bounds) / self.sample_rate_hz
+        durations = plan.window_samples / self.sample_rate_hz
         # The next windows follow the latest measured frequency: the group's median, unless a
         # load's own frequency is far from it (another grid), which then goes its own way.
         last = freq[:, -1]
@@ -350,8 +389,7 @@ class Meter:
             if st.next_bound is None or st.window_hz is None:
                 keep_from = self._buffer_start
                 break
-            half_edge = self.sample_rate_hz / (2.0 * st.window_hz)
-            keep_from = min(keep_from, int(np.floor(st.next_bound - 2.0 * half_edge)) - 1)
+            keep_from = min(keep_from, int(np.floor(st.next_bound - 2.0 * st.half_edge)) - 1)
         drop = max(0, keep_from - self._buffer_start)
         if drop:
             self._buffer = self._buffer[:, drop:].copy()

@@ -28,7 +28,8 @@ def subgroup_bins(cycles: int) -> npt.NDArray[np.int64]:
     return out.astype(np.int64)
 
 
-@lru_cache(maxsize=16)
+# A few bases cover a slowly drifting grid frequency; each is ~1 MB.
+@lru_cache(maxsize=8)
 def basis(cycles: int, window_samples: float, length: int) -> Float32Array:
     """Cosine and sine columns ``(length, 2·bins)`` of every subgroup bin, from the first sample.
 

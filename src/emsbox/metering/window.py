@@ -57,33 +57,47 @@ class WindowPlan:
         """Number of windows in the plan."""
         return int(self.bounds.shape[0]) - 1
 
-    def weights(self) -> FloatArray:
-        """Weights ``(n_windows, length)`` of each window's samples; rows sum to its length."""
+    @property
+    def window_samples(self) -> FloatArray:
+        """Length of each window in samples."""
+        out: FloatArray = np.diff(self.bounds)
+        return out
+
+    def weights(
+        self, start: FloatArray | None = None, stop: FloatArray | None = None
+    ) -> FloatArray:
+        """Weights ``(n_windows, length)`` of each window's samples; rows sum to its length.
+
+        ``start`` and ``stop`` replace the window bounds, e.g. to weigh half a window.
+        """
+        lo = self.bounds[:-1] if start is None else start
+        hi = self.bounds[1:] if stop is None else stop
         k = self.first[:, None] + np.arange(self.length)[None, :]
         width = 2.0 * self.half_edge
-        start = (k - (self.bounds[:-1, None] - self.half_edge)) / width
-        stop = (k - (self.bounds[1:, None] - self.half_edge)) / width
-        w: FloatArray = smooth_step(start) - smooth_step(stop)
+        rise = (k - (lo[:, None] - self.half_edge)) / width
+        fall = (k - (hi[:, None] - self.half_edge)) / width
+        w: FloatArray = smooth_step(rise) - smooth_step(fall)
         return w
 
 
 def plan_windows(
-    first_bound: float, window_samples: float, half_edge: float, available_end: int
+    first_bound: float, window_samples: FloatArray, half_edge: float, available_end: int
 ) -> WindowPlan:
-    """Plan every window that starts at ``first_bound`` and whose samples are all available.
+    """Plan every window from ``first_bound`` on whose samples are all available.
 
-    ``window_samples`` is the window length in samples (cycles × rate / frequency) and
-    ``available_end`` the coordinate just past the last sample at hand.
+    ``window_samples[j]`` is the length of window ``j`` in samples (cycles × rate / its
+    frequency); windows beyond the given lengths take the last one. ``available_end`` is the
+    coordinate just past the last sample at hand.
     """
-    length = int(np.ceil(window_samples + 2.0 * half_edge)) + 2
-    # The last sample a window needs lies just below bounds[j+1] + half_edge.
-    room = available_end - (first_bound + half_edge)
-    n = max(0, int(np.floor(room / window_samples))) if room > 0 else 0
-    bounds = first_bound + window_samples * np.arange(n + 1, dtype=np.float64)
+    lengths = np.asarray(window_samples, dtype=np.float64).ravel()
+    longest = float(lengths.max())
+    length = int(np.ceil(longest + 2.0 * half_edge)) + 2
+    room = available_end - first_bound
+    n_max = max(0, int(np.floor(room / float(lengths.min())))) + 1
+    if n_max > lengths.size:
+        lengths = np.concatenate((lengths, np.full(n_max - lengths.size, lengths[-1])))
+    bounds = first_bound + np.concatenate(([0.0], np.cumsum(lengths[:n_max])))
     first = (np.floor(bounds[:-1] - half_edge) + 1).astype(np.int64)
     # Each window reads ``length`` samples from its first one: all of them must be at hand.
-    while n > 0 and first[n - 1] + length > available_end:
-        n -= 1
-        bounds = bounds[: n + 1]
-        first = first[:n]
-    return WindowPlan(bounds=bounds, first=first, length=length, half_edge=half_edge)
+    n = int(np.count_nonzero(first + length <= available_end))
+    return WindowPlan(bounds=bounds[: n + 1], first=first[:n], length=length, half_edge=half_edge)
