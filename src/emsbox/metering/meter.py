@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from emsbox.metering.frequency import advance_frequency, coarse_frequency, reference_phasor
 from emsbox.metering.readings import WindowBatch
