@@ -15,7 +15,11 @@ RATE = 6400.0
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "emsbox", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "emsbox", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
