@@ -39,8 +39,10 @@ ensure_venv() {
         apt_install python3 python3-venv python3-pip
         py=$(find_python) || { echo "emsbox: Python 3.11 or newer is needed" >&2; return 1; }
     fi
-    if [ ! -x .venv/bin/python ]; then
+    if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+        # Missing, or broken (e.g. copied from another machine): make it anew.
         echo "emsbox: creating the virtual environment in .venv"
+        rm -rf .venv
         "$py" -m venv .venv
     fi
     local stamp=".venv/.installed${extras:+-$extras}"
