@@ -38,6 +38,8 @@ RESYNC_HZ = 0.005
 RESYNC_STEP_HZ = 0.002
 # Loads whose frequencies differ by more than this are windowed apart (different grids).
 SPLIT_HZ = 0.01
+# Windows laid out and measured in one pass (about a second).
+PASS_WINDOWS = 5
 # Samples needed before the first frequency estimate (two windows even at 45 Hz).
 STARTUP_S = 0.5
 
@@ -196,17 +198,15 @@ class Meter:
         else:
             self._buffer = np.concatenate((self._buffer, block.samples), axis=1)
         self._received += block.n_samples
-        batches = {
-            st.spec.name: WindowBatch.empty(st.spec.name, st.spec.wiring) for st in self._loads
-        }
+        parts: dict[str, list[WindowBatch]] = {st.spec.name: [] for st in self._loads}
         for members in self._groups(final):
-            group = self._prepare(members)
-            if group is None:
-                continue
-            for batch in self._finish(group):
-                batches[batch.load] = batch
+            # At most PASS_WINDOWS windows are laid out ahead of what was last measured, so a
+            # long block follows a sweeping frequency as closely as a short one.
+            while (group := self._prepare(members)) is not None:
+                for batch in self._finish(group):
+                    parts[batch.load].append(batch)
         self._trim()
-        return list(batches.values())
+        return [_joined(st.spec, parts[st.spec.name]) for st in self._loads]
 
     # -- per block steps -------------------------------------------------------------------
 
@@ -283,9 +283,8 @@ class Meter:
     ) -> _Group | None:
         assert self._buffer is not None
         lead = members[0]
-        plan = plan_windows(
-            first, lead.cycles * self.sample_rate_hz / window_hz, lead.half_edge, end
-        )
+        lengths = lead.cycles * self.sample_rate_hz / window_hz
+        plan = plan_windows(first, lengths, lead.half_edge, end, max_windows=PASS_WINDOWS)
         if plan.n_windows == 0:
             return None
         hz = lead.cycles * self.sample_rate_hz / plan.window_samples
@@ -313,16 +312,19 @@ class Meter:
         """Subgroup bins of every spectral channel of every window of the group."""
         lead = group.lead
         ns = lead.n_spectral
-        nl, nw, _, n = group.weighted.shape
-        spectral = self._work.array("spectral", (nw, nl, ns, n), np.float32)
-        np.copyto(spectral, group.weighted[:, :, :ns, :].transpose(1, 0, 2, 3), casting="same_kind")
-        bins = np.empty((nw, nl * ns, 3 * MAX_HARMONIC), dtype=np.complex128)
+        nl, nw, nc, n = group.weighted.shape
+        # The weighted samples lie in memory as (windows, loads, channels, length): every
+        # window's rows are one contiguous matrix. A measured neutral rides along unused
+        # rather than be copied out.
+        memory = group.weighted.transpose(1, 0, 2, 3)
+        bins = np.empty((nw, nl * nc, 3 * MAX_HARMONIC), dtype=np.complex128)
         # One product per window length: all windows of a steady grid share one.
         lengths = group.plan.window_samples
         for length in np.unique(lengths):
             sel = np.flatnonzero(lengths == length)
-            rows = spectral[sel].reshape(-1, n)
-            bins[sel] = dft_bins(rows, lead.cycles, float(length)).reshape(sel.size, nl * ns, -1)
+            rows = memory[sel].reshape(-1, n)
+            bins[sel] = dft_bins(rows, lead.cycles, float(length)).reshape(sel.size, nl * nc, -1)
+        bins = bins.reshape(nw, nl, nc, -1)[:, :, :ns, :]
         group.bins = bins.reshape(nw, nl, ns, -1).transpose(1, 0, 2, 3)
 
     def _frequencies(self, group: _Group) -> FloatArray:
@@ -393,6 +395,21 @@ class Meter:
         if drop:
             self._buffer = self._buffer[:, drop:].copy()
             self._buffer_start += drop
+
+
+def _joined(spec: MeterLoad, parts: list[WindowBatch]) -> WindowBatch:
+    """One batch of a load's windows from the batches of several passes."""
+    if not parts:
+        return WindowBatch.empty(spec.name, spec.wiring)
+    if len(parts) == 1:
+        return parts[0]
+    return WindowBatch(
+        spec.name,
+        spec.wiring,
+        np.concatenate([p.start_s for p in parts]),
+        np.concatenate([p.duration_s for p in parts]),
+        {k: np.concatenate([p.values[k] for p in parts]) for k in parts[0].values},
+    )
 
 
 def _products(

@@ -81,13 +81,17 @@ class WindowPlan:
 
 
 def plan_windows(
-    first_bound: float, window_samples: FloatArray, half_edge: float, available_end: int
+    first_bound: float,
+    window_samples: FloatArray,
+    half_edge: float,
+    available_end: int,
+    max_windows: int | None = None,
 ) -> WindowPlan:
     """Plan every window from ``first_bound`` on whose samples are all available.
 
     ``window_samples[j]`` is the length of window ``j`` in samples (cycles × rate / its
     frequency); windows beyond the given lengths take the last one. ``available_end`` is the
-    coordinate just past the last sample at hand.
+    coordinate just past the last sample at hand; at most ``max_windows`` are planned.
     """
     lengths = np.asarray(window_samples, dtype=np.float64).ravel()
     longest = float(lengths.max())
@@ -100,4 +104,6 @@ def plan_windows(
     first = (np.floor(bounds[:-1] - half_edge) + 1).astype(np.int64)
     # Each window reads ``length`` samples from its first one: all of them must be at hand.
     n = int(np.count_nonzero(first + length <= available_end))
+    if max_windows is not None:
+        n = min(n, max_windows)
     return WindowPlan(bounds=bounds[: n + 1], first=first[:n], length=length, half_edge=half_edge)
