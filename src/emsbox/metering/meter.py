@@ -273,7 +273,8 @@ class Meter:
             sig = self._buffer[rows["v_l12"]]
         else:
             sig = self._buffer[rows["v_l1"]]
-        n = min(sig.size, int(self.sample_rate_hz))
+        # Always the same span, so that the run does not depend on how samples were blocked.
+        n = min(sig.size, int(STARTUP_S * self.sample_rate_hz))
         return _quantise(
             coarse_frequency(sig[:n], self.sample_rate_hz, st.spec.nominal_frequency_hz)
         )
