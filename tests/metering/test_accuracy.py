@@ -558,22 +558,15 @@ def assert_same_windows(a: Mapping[str, Array], b: Mapping[str, Array], context:
         assert ok, (context, name, a[name], b[name])
 
 
-_BLOCK_START_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: the first windows are laid from a coarse frequency estimate made on "
-    "whatever the first process() call holds (0.5 s for small blocks, 1 s for large ones); at "
-    "45.2371 Hz the two estimates round to 45.238 and 45.237 Hz, so every window starts ~2e-5 s "
-    "apart and the readings differ by ~1e-6 relative (well inside the accuracy, not equal)",
-)
-
-
 @pytest.mark.parametrize(
     ("case", "freq_hz"),
     [
         ("3P4W", 50.4567),
         ("3P3W", 50.4567),
         ("2P3W", 59.9),
-        pytest.param("3P4W", 45.2371, marks=_BLOCK_START_BUG),
+        ("3P4W", 45.2371),
+        ("3P4W", 47.3331),
+        ("1P2W", 62.7177),
     ],
 )
 def test_block_size_does_not_change_any_window(case: str, freq_hz: float) -> None:

@@ -249,7 +249,9 @@ class Meter:
         assert group.freq is not None
         median = np.median(group.freq, axis=0)
         measured = np.round(median / RESYNC_STEP_HZ) * RESYNC_STEP_HZ
-        if np.max(np.abs(median - group.window_hz)) > RESYNC_HZ:
+        # The first pass of a run is always laid again, so that where a run starts does not
+        # hang on the coarse first estimate (or on how its first samples were blocked).
+        if lead.first_bound is None or np.max(np.abs(median - group.window_hz)) > RESYNC_HZ:
             again = self._measure(members, measured, lead.next_bound, end)
             if again is not None:
                 group = again
