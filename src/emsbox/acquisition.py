@@ -9,18 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from emsbox.metering.aggregate import aggregate
-from emsbox.metering.energy import EnergyCounters
+from emsbox.metering.energy import EnergyCounters, default_start_threshold_w
 from emsbox.metering.meter import Meter, meter_loads
 from emsbox.metering.readings import WindowBatch
 from emsbox.metering.window import cycles_per_window
 from emsbox.samples import SampleBlock
 from emsbox.sources.base import SampleSource, SourceError
-
-# IEC 62053-21 starting current of the product: the meter registers from 20 mA.
-STARTING_CURRENT_A = 0.02
 
 
 @dataclass(frozen=True)
@@ -44,11 +39,6 @@ def blocks_with_end(source: SampleSource, block_samples: int) -> Iterator[tuple[
         following = source.read(block_samples)
         yield current, following is None
         current = following
-
-
-def start_threshold_w(voltage_ln_v: float, phases: int) -> float:
-    """Power at the starting current and the given L-N voltage on every phase in use."""
-    return STARTING_CURRENT_A * voltage_ln_v * phases
 
 
 def analyze_recording(source: SampleSource, block_s: float = 1.0) -> list[LoadAnalysis]:
@@ -77,8 +67,8 @@ def analyze_recording(source: SampleSource, block_s: float = 1.0) -> list[LoadAn
                 f"window ({cycles} cycles plus half a cycle each side: up to {need:.3f} s)"
             )
         values = aggregate(batches)
-        phases = sum(1 for p in ("l1", "l2", "l3") if f"v_{p}" in values)
-        counters = EnergyCounters(load.wiring, start_threshold_w(values["v_ln_sys"], phases))
+        threshold = default_start_threshold_w(load.wiring, values["v_ln_sys"])
+        counters = EnergyCounters(load.wiring, threshold)
         first, last_bound = coverage
         counters.add_window(batches[0].window(0), first / rate, tariff=1)
         for b in batches:
@@ -87,8 +77,3 @@ def analyze_recording(source: SampleSource, block_s: float = 1.0) -> list[LoadAn
         n = sum(b.n_windows for b in batches)
         results.append(LoadAnalysis(load.name, n, values, counters.snapshot()))
     return results
-
-
-def finite(values: dict[str, float]) -> bool:
-    """Whether every value is a finite number (guards output against NaN)."""
-    return bool(np.all(np.isfinite(list(values.values()))))

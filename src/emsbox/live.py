@@ -15,8 +15,7 @@ from types import FrameType
 
 from platformdirs import user_data_dir
 
-from emsbox.acquisition import start_threshold_w
-from emsbox.metering.energy import CounterState, EnergyCounters
+from emsbox.metering.energy import CounterState, EnergyCounters, default_start_threshold_w
 from emsbox.metering.meter import Meter, meter_loads
 from emsbox.metering.readings import WindowBatch
 from emsbox.sources.simulator import (
@@ -69,7 +68,7 @@ def watch(data_dir: Path | None, loads: int, seconds: float | None, interval_s: 
     for load in source.loads:
         saved = store.load(load.name)
         # Until the first window, the threshold assumes the simulator's nominal 230 V L-N.
-        threshold = start_threshold_w(230.0, 3 if load.wiring.value.startswith("3") else 1)
+        threshold = default_start_threshold_w(load.wiring, 230.0)
         counters[load.name] = (
             EnergyCounters.from_state(saved, threshold)
             if saved is not None
