@@ -15,7 +15,7 @@ apt_install() {
     fi
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "emsbox: installing system packages: ${missing[*]}"
+    echo "emsbox: installing system packages: ${missing[*]}" >&2
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
@@ -41,13 +41,13 @@ ensure_venv() {
     fi
     if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
         # Missing, or broken (e.g. copied from another machine): make it anew.
-        echo "emsbox: creating the virtual environment in .venv"
+        echo "emsbox: creating the virtual environment in .venv" >&2
         rm -rf .venv
         "$py" -m venv .venv
     fi
     local stamp=".venv/.installed${extras:+-$extras}"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        echo "emsbox: installing the project${extras:+ with [$extras]} into .venv"
+        echo "emsbox: installing the project${extras:+ with [$extras]} into .venv" >&2
         .venv/bin/python -m pip install --quiet --upgrade pip
         .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
         touch "$stamp"

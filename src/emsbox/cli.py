@@ -1,4 +1,4 @@
-"""The command line: ``emsbox analyze``, ``emsbox bench metering`` and ``emsbox watch``."""
+"""The command line: run the service, manage its configuration and accounts, analyze, bench."""
 
 from __future__ import annotations
 
@@ -47,6 +47,36 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--seconds", type=float, default=60.0, help="seconds of signal to measure")
     bm.add_argument("--block-s", type=float, default=1.0, help="seconds of samples per block")
 
+    run = sub.add_parser("run", help="run the service: meter, logger and web app with its API")
+    run.add_argument(
+        "--data-dir", type=Path, default=None, help="where everything is kept (default: per user)"
+    )
+    run.add_argument(
+        "--config", type=Path, default=None, help="configuration file (default: in the data dir)"
+    )
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting for this run, e.g. --set web.https_port=9443 (repeatable)",
+    )
+
+    cfg = sub.add_parser("config", help="check or show the configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser("check", help="validate a configuration file without starting")
+    check.add_argument("file", type=Path)
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    defaults = cfg_sub.add_parser("defaults", help="print the default configuration (TOML)")
+    defaults.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
+
+    from emsbox import accounts_cli
+
+    accounts_cli.register(sub)
+
     watch = sub.add_parser("watch", help="run the meter live on the simulator and print readings")
     watch.add_argument("--data-dir", type=Path, default=None, help="where counters are kept")
     watch.add_argument("--loads", type=int, default=1, help="simulated loads (1 main + extensions)")
@@ -67,6 +97,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             from emsbox.benchmarks import bench_metering
 
             return bench_metering(args.loads, args.sample_rate, args.seconds, args.block_s)
+        if args.command == "run":
+            from emsbox.live import default_data_dir
+            from emsbox.runner import run
+
+            return run(args.data_dir or default_data_dir(), args.config, args.overrides)
+        if args.command == "config":
+            from emsbox.runner import check, show_defaults
+
+            if args.config_command == "check":
+                return check(args.file, args.overrides)
+            return show_defaults(args.overrides)
+        if args.command in ("user", "token"):
+            from emsbox import accounts_cli
+            from emsbox.live import default_data_dir
+
+            return accounts_cli.run(args, args.data_dir or default_data_dir())
         if args.command == "watch":
             from emsbox.live import watch
 

@@ -367,32 +367,44 @@ _DEMO_EXTENSIONS: tuple[_ExtensionLoad, ...] = (
 MAX_EXTENSION_LOADS = len(_DEMO_EXTENSIONS)
 
 
-def demo_building_config(n_extension_loads: int) -> SimulatorConfig:
-    """A small office building: a main load with PV plus up to 10 CT-measured extension loads."""
-    if not 0 <= n_extension_loads <= MAX_EXTENSION_LOADS:
-        raise ValueError(f"n_extension_loads must be 0–{MAX_EXTENSION_LOADS}")
-    main = SimulatedLoad(
-        name="main",
+def demo_main_load(name: str = "main", with_extensions: bool = False) -> SimulatedLoad:
+    """The main load: a house with PV alone, or an office building with PV above extensions."""
+    if not with_extensions:
+        return SimulatedLoad(name=name)
+    return SimulatedLoad(
+        name=name,
         profile=ProfileShape.OFFICE,
         base_load_w=4000.0,
         peak_load_w=30000.0,
         pv_peak_w=25000.0,
     )
-    extensions = [
-        SimulatedLoad(
-            name=e.name,
-            ct_type=e.ct_type,
-            ct_primary_a=e.ct_primary_a,
-            profile=e.profile,
-            base_load_w=e.base_load_w,
-            peak_load_w=e.peak_load_w,
-            power_factor=e.power_factor,
-            power_factor_capacitive=e.capacitive,
-            current_harmonics_pct=e.current_harmonics_pct,
-            pv_peak_w=0.0,
-        )
-        for e in _DEMO_EXTENSIONS[:n_extension_loads]
-    ]
+
+
+def demo_extension_load(
+    index: int, name: str | None = None, ct_type: CtType | None = None, ct_primary_a: float = 0.0
+) -> SimulatedLoad:
+    """The ``index``-th sub-load of the demo building, optionally renamed and re-wired to CTs."""
+    e = _DEMO_EXTENSIONS[index % MAX_EXTENSION_LOADS]
+    return SimulatedLoad(
+        name=name or e.name,
+        ct_type=ct_type or e.ct_type,
+        ct_primary_a=ct_primary_a or e.ct_primary_a,
+        profile=e.profile,
+        base_load_w=e.base_load_w,
+        peak_load_w=e.peak_load_w,
+        power_factor=e.power_factor,
+        power_factor_capacitive=e.capacitive,
+        current_harmonics_pct=e.current_harmonics_pct,
+        pv_peak_w=0.0,
+    )
+
+
+def demo_building_config(n_extension_loads: int) -> SimulatorConfig:
+    """A small office building: a main load with PV plus up to 10 CT-measured extension loads."""
+    if not 0 <= n_extension_loads <= MAX_EXTENSION_LOADS:
+        raise ValueError(f"n_extension_loads must be 0–{MAX_EXTENSION_LOADS}")
+    main = demo_main_load(with_extensions=True)
+    extensions = [demo_extension_load(i) for i in range(n_extension_loads)]
     return SimulatorConfig(loads=[main, *extensions])
 
 

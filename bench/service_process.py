@@ -1,0 +1,105 @@
+"""Start an `emsbox run` process in a fresh data directory for the service benchmarks."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXTENSIONS = [
+    "hvac",
+    "lighting",
+    "ev_charger",
+    "kitchen",
+    "pumps",
+    "it_room",
+    "lift",
+    "office_1",
+    "office_2",
+    "outdoor",
+]
+
+
+def emsbox(data_dir: Path, *args: str, stdin: str | None = None) -> str:
+    """Run an emsbox command against ``data_dir`` and return its standard output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "emsbox", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def load_overrides(extension_loads: int) -> list[str]:
+    """``--set`` arguments adding extension loads of the demo building."""
+    names = ", ".join(f'{{name = "{n}"}}' for n in EXTENSIONS[:extension_loads])
+    return ["--set", f"meter.loads=[{names}]"] if extension_loads else []
+
+
+class ServiceProcess:
+    """`emsbox run` on 127.0.0.1 with any free port, a viewer token and the URL it printed."""
+
+    def __init__(self, extension_loads: int = 10, data_dir: Path | None = None) -> None:
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="emsbox-bench-"))
+        if not (self.data_dir / "users.sqlite3").exists():
+            emsbox(
+                self.data_dir, "user", "add", "bench", "--role", "admin", stdin="bench password 1\n"
+            )
+        self.token = emsbox(
+            self.data_dir, "token", "create", f"bench-{time.time_ns()}", "--role", "viewer"
+        )
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emsbox",
+                "run",
+                "--data-dir",
+                str(self.data_dir),
+                "--set",
+                "web.https_port=0",
+                "--set",
+                "web.http_redirect=false",
+                "--set",
+                "web.bind_address=127.0.0.1",
+                *load_overrides(extension_loads),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.url = ""
+        while not self.url:
+            line = self.proc.stdout.readline() if self.proc.stdout else ""
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError("emsbox run exited")
+            if line.startswith("web app and API: "):
+                self.url = line.split(": ", 1)[1].strip().replace("localhost", "127.0.0.1")
+        cert = next(p for p in (self.data_dir / "tls").iterdir() if "key" not in p.name)
+        self.ssl = ssl.create_default_context(cafile=str(cert))
+        self.ssl.check_hostname = False
+
+    def rss_mb(self) -> float:
+        """Resident memory of the service process, in MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the service process has used."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        import os
+
+        tick = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def stop(self) -> None:
+        """SIGTERM and wait."""
+        self.proc.terminate()
+        self.proc.wait(30)

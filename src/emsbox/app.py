@@ -1,0 +1,192 @@
+"""The composition root: configuration → sources, meter, bus, store, accounts and web server.
+
+This is the one place that knows every part. ``Service`` owns them, starts and stops them in
+order, and gives the web layer what it may use: the bus, the store, the accounts, the command
+queue of each load and the health of every part.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from emsbox import __version__
+from emsbox.bus import Bus, Reading
+from emsbox.config import CONFIG_FILE, Config, save_file
+from emsbox.service.acquisition import Action, Command, CommandError, LiveAcquisition
+from emsbox.service.sources import build_sources
+from emsbox.store.log import LogStore, StoreError
+from emsbox.web.accounts import AccountStore
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "log.sqlite3"
+COUNTERS_FILE = "counters.sqlite3"
+ACCOUNTS_FILE = "users.sqlite3"
+
+
+@dataclass(frozen=True)
+class PartHealth:
+    """Whether one running part of the service works, with a one-line detail."""
+
+    name: str
+    healthy: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class LoadDescription:
+    """A configured load as the API lists it."""
+
+    name: str
+    wiring: str
+    source: str
+    healthy: bool
+
+
+class Service:
+    """Every running part of emsbox, built from one configuration."""
+
+    def __init__(self, config: Config, data_dir: Path, config_path: Path | None = None) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.config_path = config_path or data_dir / CONFIG_FILE
+        self.bus = Bus()
+        self.started_at = time.time()
+        self._lock = threading.Lock()
+        self._acquisitions: list[LiveAcquisition] = []
+        self._by_load: dict[str, LiveAcquisition] = {}
+        self._feed: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.store = LogStore(data_dir / LOG_FILE, config.store)
+        self.accounts = AccountStore(data_dir / ACCOUNTS_FILE)
+        self.restart_required = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the sources and start acquisition, the store writer and the store feed."""
+        self.store.start()
+        self._start_acquisition()
+        self._feed = threading.Thread(target=self._feed_store, name="store-feed", daemon=True)
+        self._feed.start()
+
+    def stop(self) -> None:
+        """Stop acquisition (saving counters), then commit everything to the store."""
+        self._stopping.set()
+        for acquisition in self._acquisitions:
+            acquisition.stop()
+        if self._feed is not None:
+            self._feed.join(5.0)
+        try:
+            self.store.close()
+        except StoreError as exc:
+            log.error("the log could not be flushed at stop: %s", exc)
+        self.accounts.close()
+
+    def _start_acquisition(self) -> None:
+        utc_offset_h = _utc_offset_h(self.config)
+        plans = build_sources(self.config.meter, self.data_dir, utc_offset_h)
+        for plan in plans:
+            acquisition = LiveAcquisition(
+                plan,
+                self.bus,
+                self.data_dir / COUNTERS_FILE,
+                self.config.meter.publish_interval_s,
+            )
+            self._acquisitions.append(acquisition)
+            for load in acquisition.loads:
+                self._by_load[load.name] = acquisition
+            acquisition.start()
+
+    def _feed_store(self) -> None:
+        sub = self.bus.subscribe(maxlen=3600)
+        try:
+            while not self._stopping.is_set():
+                message = sub.get(0.5)
+                if isinstance(message, Reading):
+                    self.store.submit(message)
+            for message in sub.drain():
+                if isinstance(message, Reading):
+                    self.store.submit(message)
+        finally:
+            self.bus.unsubscribe(sub)
+
+    # -- what the web layer uses -----------------------------------------------------------
+
+    def load_names(self) -> list[str]:
+        """Every configured load, in configuration order."""
+        return list(self._by_load)
+
+    def describe_loads(self) -> list[LoadDescription]:
+        """Name, wiring, source kind and health of every load."""
+        out = []
+        sources = {self.config.meter.main.name: self.config.meter.main.source.kind.value}
+        for ext in self.config.meter.loads:
+            sources[ext.name] = ext.source.kind.value
+        for name, acquisition in self._by_load.items():
+            spec = next(ml for ml in acquisition.loads if ml.name == name)
+            base = name if name in sources else self.config.meter.main.name
+            out.append(
+                LoadDescription(name, spec.wiring.value, sources[base], acquisition.healthy())
+            )
+        return out
+
+    def command(
+        self, load: str, action: Action, requested_by: str, tariff: int | None = None
+    ) -> Future[dict[str, float | int | bool]]:
+        """Queue a command for the thread that owns ``load``'s counters."""
+        acquisition = self._by_load.get(load)
+        command = Command(load, action, requested_by, tariff)
+        if acquisition is None:
+            command.result.set_exception(CommandError(f"no load named {load!r}"))
+            return command.result
+        return acquisition.submit(command)
+
+    def health(self) -> list[PartHealth]:
+        """The health of every running part."""
+        parts = []
+        for acquisition in self._acquisitions:
+            name = ", ".join(ml.name for ml in acquisition.loads)
+            ok = acquisition.healthy()
+            detail = acquisition.last_error or (
+                f"{acquisition.readings} readings" if ok else "no recent reading"
+            )
+            parts.append(PartHealth(f"acquisition {name}", ok, detail))
+        stats = self.store.stats()
+        # An error the writer has since recovered from is reported for a while, not forever.
+        recent = stats.last_error_s is not None and time.time() - stats.last_error_s < 60.0
+        detail = f"last error: {stats.last_error}" if stats.last_error else "logging"
+        parts.append(PartHealth("store", not recent, detail))
+        return parts
+
+    def data_dir_usage(self) -> dict[str, int]:
+        """Bytes used by the data directory and free on its file system."""
+        used = sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file())
+        return {"used_bytes": used, "free_bytes": shutil.disk_usage(self.data_dir).free}
+
+    def replace_config(self, new: Config) -> bool:
+        """Save a validated configuration; True when the change needs a restart to apply."""
+        with self._lock:
+            save_file(new, self.config_path)
+            needs_restart = new != self.config
+            self.config = new
+            self.restart_required = self.restart_required or needs_restart
+            log.info("configuration saved to %s", self.config_path)
+            return needs_restart
+
+    @property
+    def version(self) -> str:
+        """The running version."""
+        return __version__
+
+
+def _utc_offset_h(config: Config) -> float:
+    offset = datetime.now(config.site.zone()).utcoffset()
+    return offset.total_seconds() / 3600.0 if offset is not None else 0.0

@@ -1,0 +1,1 @@
+"""The running service: live acquisition, commands and the composition of every part."""

@@ -1,0 +1,107 @@
+"""Service status: health (no authentication), system details, Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from emsbox.variables import BY_NAME, Kind
+from emsbox.web.api.deps import ServiceDep, Viewer
+
+router = APIRouter(tags=["system"])
+
+
+class HealthOut(BaseModel):
+    """Whether the service works; for load balancers and monitoring (no authentication)."""
+
+    status: str = Field(description="ok, or degraded when a part is unhealthy.")
+    version: str
+
+
+class PartOut(BaseModel):
+    """One running part."""
+
+    name: str
+    healthy: bool
+    detail: str
+
+
+class SystemOut(BaseModel):
+    """Version, uptime, storage use and the health of every part."""
+
+    version: str
+    site: str
+    uptime_s: float
+    data_dir: str
+    data_dir_used_bytes: int
+    data_dir_free_bytes: int
+    restart_required: bool
+    parts: list[PartOut]
+
+
+@router.get("/health", response_model=HealthOut, summary="Health (no authentication)")
+async def health(service: ServiceDep) -> HealthOut:
+    """ok when every part is healthy, degraded otherwise."""
+    ok = all(part.healthy for part in service.health())
+    return HealthOut(status="ok" if ok else "degraded", version=service.version)
+
+
+@router.get("/system", response_model=SystemOut, summary="System details")
+async def system(service: ServiceDep, _: Viewer) -> SystemOut:
+    """Version, uptime, data directory use and health of every running part."""
+    usage = service.data_dir_usage()
+    return SystemOut(
+        version=service.version,
+        site=service.config.site.name,
+        uptime_s=time.time() - service.started_at,
+        data_dir=str(service.data_dir),
+        data_dir_used_bytes=usage["used_bytes"],
+        data_dir_free_bytes=usage["free_bytes"],
+        restart_required=service.restart_required,
+        parts=[PartOut(**vars(p)) for p in service.health()],
+    )
+
+
+metrics_router = APIRouter(tags=["system"])
+
+
+def _metric_name(variable: str) -> str:
+    known = BY_NAME.get(variable)
+    suffix = "_total" if known is not None and known.kind in (Kind.ENERGY, Kind.HOURS) else ""
+    return f"emsbox_{variable}{suffix}"
+
+
+@metrics_router.get(
+    "/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (token)"
+)
+async def metrics(service: ServiceDep, _: Viewer) -> str:
+    """Every load's latest values and the service's own metrics, in Prometheus text format."""
+    # The text format wants every sample of a metric family together, under its HELP/TYPE.
+    families: dict[str, list[str]] = {}
+    for load, reading in sorted(service.bus.latest_all().items()):
+        for variable, value in reading.as_dict().items():
+            name = _metric_name(variable)
+            if name not in families:
+                known = BY_NAME.get(variable)
+                counter = known is not None and known.kind in (Kind.ENERGY, Kind.HOURS)
+                unit = known.unit if known is not None and known.unit else "no unit"
+                families[name] = [
+                    f"# HELP {name} {variable} ({unit})",
+                    f"# TYPE {name} {'counter' if counter else 'gauge'}",
+                ]
+            families[name].append(f'{name}{{load="{load}"}} {float(value)!r}')
+    lines = [line for family in families.values() for line in family]
+    lines.append("# HELP emsbox_uptime_seconds Seconds since the service started")
+    lines.append("# TYPE emsbox_uptime_seconds gauge")
+    lines.append(f"emsbox_uptime_seconds {time.time() - service.started_at:.3f}")
+    lines.append("# HELP emsbox_readings_published_total Readings published on the bus")
+    lines.append("# TYPE emsbox_readings_published_total counter")
+    lines.append(f"emsbox_readings_published_total {service.bus.published}")
+    lines.append("# HELP emsbox_part_healthy Whether a running part is healthy")
+    lines.append("# TYPE emsbox_part_healthy gauge")
+    for part in service.health():
+        lines.append(f'emsbox_part_healthy{{part="{part.name}"}} {int(part.healthy)}')
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,181 @@
+"""``emsbox run`` end to end: a real process, HTTPS with its own certificate, the redirect,
+users and tokens from the command line, clean stops, restarts and kill -9."""
+
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+PASSWORD = "a long enough password"
+
+
+def emsbox(*args, data_dir, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "emsbox", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+class Running:
+    """An `emsbox run` process and the URLs it printed."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emsbox",
+                "run",
+                "--data-dir",
+                str(data_dir),
+                "--set",
+                "web.https_port=0",
+                "--set",
+                "web.http_port=0",
+                "--set",
+                "web.bind_address=127.0.0.1",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.url = self.redirect = ""
+        deadline = time.monotonic() + 60
+        while not self.url:
+            assert time.monotonic() < deadline, "no URL printed"
+            line = self.proc.stdout.readline()
+            assert line or self.proc.poll() is None, self.proc.stderr.read()
+            self.lines.append(line)
+            if line.startswith("plain HTTP"):
+                self.redirect = line.split(": ", 1)[1].strip().replace("localhost", "127.0.0.1")
+            if line.startswith("web app and API: "):
+                self.url = line.split(": ", 1)[1].strip().replace("localhost", "127.0.0.1")
+        cert = next((data_dir / "tls").glob("*.crt*"), None) or next(
+            (data_dir / "tls").glob("*cert*")
+        )
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False  # the URL uses 127.0.0.1, also in the certificate
+        self.client = httpx.Client(base_url=self.url, verify=context, timeout=10)
+
+    def wait_for_reading(self, token, load="main"):
+        deadline = time.monotonic() + 30
+        while True:
+            r = self.client.get(
+                f"/api/v1/loads/{load}/now", headers={"Authorization": f"Bearer {token}"}
+            )
+            if r.status_code == 200:
+                return r.json()
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.2)
+
+    def stop(self, sig=signal.SIGTERM):
+        self.client.close()
+        self.proc.send_signal(sig)
+        _, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    r = emsbox("user", "add", "ada", "--role", "admin", data_dir=d, stdin=PASSWORD + "\n")
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def _token(data_dir, role="viewer"):
+    r = emsbox(
+        "token", "create", f"t-{role}-{time.monotonic_ns()}", "--role", role, data_dir=data_dir
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_run_serves_https_with_users_and_tokens_from_the_cli(data_dir):
+    token = _token(data_dir)
+    run = Running(data_dir)
+    try:
+        assert run.url.startswith("https://")
+        assert run.client.get("/api/v1/health").json()["status"] in ("ok", "degraded")
+        assert run.client.get("/api/v1/loads").status_code == 401
+        now = run.wait_for_reading(token)
+        assert 200 < now["values"]["v_l1"] < 260
+        login = run.client.post("/api/v1/login", json={"name": "ada", "password": PASSWORD})
+        assert login.status_code == 200 and "Secure" in login.headers["set-cookie"]
+        # The plain HTTP port only redirects, keeping path and query.
+        r = httpx.get(run.redirect + "api/v1/loads?x=1", follow_redirects=False)
+        assert r.status_code == 308
+        port = run.url.rsplit(":", 1)[1].strip("/")
+        assert r.headers["location"] == f"https://127.0.0.1:{port}/api/v1/loads?x=1"
+        # Plain HTTP on the HTTPS port is not served.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(run.url.replace("https", "http") + "api/v1/health", timeout=5)
+    finally:
+        code, err = run.stop()
+    assert code == 0, err
+    assert "counters saved" in err
+    key = next((data_dir / "tls").glob("*key*"))
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_counters_continue_across_restart_and_kill_9(data_dir):
+    token = _token(data_dir)
+    run = Running(data_dir)
+    first = run.wait_for_reading(token)["values"]
+    time.sleep(2)
+    code, err = run.stop()
+    assert code == 0, err
+    run = Running(data_dir)
+    second = run.wait_for_reading(token)["values"]
+    assert second["hours_on"] > first["hours_on"]
+    time.sleep(2.5)
+    before_kill = run.wait_for_reading(token)["values"]
+    run.client.close()
+    run.proc.kill()
+    run.proc.wait(10)
+    db = sqlite3.connect(data_dir / "log.sqlite3")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    run = Running(data_dir)
+    after = run.wait_for_reading(token)["values"]
+    code, err = run.stop()
+    assert code == 0, err
+    # At most about a second of counting is lost to kill -9, and nothing goes backwards.
+    assert after["hours_on"] >= before_kill["hours_on"] - 1.5 / 3600
+    assert after["kvah"] >= before_kill["kvah"] * 0.999
+
+
+def test_invalid_configuration_is_refused_or_falls_back_to_the_last_valid_one(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "config.toml").write_text('[meter.main]\nwiring = "3P5W"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "emsbox", "run", "--data-dir", str(d)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "meter.main.wiring: Input should be" in r.stderr
+    (d / "config.toml.bak").write_text('[site]\nname = "Last good"\n')
+    run = Running(d)
+    try:
+        assert any("site 'Last good'" in line for line in run.lines)
+    finally:
+        code, err = run.stop()
+    assert "running with the previous valid one" in err
+    assert code == 0
+    assert "3P5W" in (d / "config.toml").read_text()  # the user's file is left as it was
