@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import random
 import sqlite3
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from emsbox.metering.energy import CounterState
 from emsbox.store.schema import tier_table
 from service_process import ServiceProcess
 
@@ -52,11 +52,8 @@ def saved_counters(path: Path) -> dict[str, dict[str, float]]:
     """The saved counters of every load, in their units."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        out = {}
-        for load, text in db.execute("SELECT load, state FROM counters"):
-            state = json.loads(text)
-            out[load] = {k: v * 1e-6 + state["residue"][k] for k, v in state["micro"].items()}
-        return out
+        rows = db.execute("SELECT load, state FROM counters").fetchall()
+        return {load: CounterState.from_json(text).counters() for load, text in rows}
     finally:
         db.close()
 
@@ -66,6 +63,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--extension-loads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--max-wait", type=float, default=12.0, help="longest run before the kill, seconds"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     data_dir: Path | None = None
@@ -80,7 +80,7 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {service.token}"}
         last: dict | None = None
         with httpx.Client(base_url=service.url, verify=service.ssl, headers=headers) as client:
-            kill_at = time.monotonic() + rng.uniform(1.0, 5.0)
+            kill_at = time.monotonic() + rng.uniform(0.5, args.max_wait)
             while time.monotonic() < kill_at:
                 r = client.get("/api/v1/loads/main/now")
                 if r.status_code == 200:

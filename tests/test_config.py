@@ -44,6 +44,12 @@ def test_defaults_are_the_embedded_simulated_three_phase_main_load():
         ({"web": {"https_port": 70000}}, "web.https_port: Input should be less than or equal"),
         ({"site": {"timezone": "Mars/Olympus"}}, "site.timezone: unknown time zone"),
         ({"site": {"colour": "red"}}, "site.colour: Extra inputs are not permitted"),
+        ({"site": {"timezone": "Europe"}}, "site.timezone: unknown time zone"),
+        (
+            {"store": {"tiers": [{"resolution_s": 1, "retention_h": float("inf")}]}},
+            "store.tiers[0].retention_h: Input should be a finite number",
+        ),
+        ({"meter": {"main": {"nominal_voltage_v": float("nan")}}}, "meter.main.nominal_voltage_v"),
         (
             {"meter": {"loads": [{"name": "x"}, {"name": "x"}]}},
             "meter: load names must be unique: x",

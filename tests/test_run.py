@@ -179,3 +179,11 @@ def test_invalid_configuration_is_refused_or_falls_back_to_the_last_valid_one(tm
     assert "running with the previous valid one" in err
     assert code == 0
     assert "3P5W" in (d / "config.toml").read_text()  # the user's file is left as it was
+    # A valid file that cannot run (its recording is gone) also falls back to the last one.
+    (d / "config.toml").write_text(
+        '[meter.main.source]\nkind = "recording"\nrecording_file = "gone.csv"\n'
+    )
+    run = Running(d)
+    code, err = run.stop()
+    assert "gone.csv" in err and "running with the previous configuration" in err
+    assert code == 0

@@ -54,7 +54,8 @@ class Service:
     """Every running part of emsbox, built from one configuration."""
 
     def __init__(self, config: Config, data_dir: Path, config_path: Path | None = None) -> None:
-        self.config = config
+        self.config = config  # what runs now
+        self.saved_config = config  # what the file holds: runs from the next start
         self.data_dir = data_dir
         self.config_path = config_path or data_dir / CONFIG_FILE
         self.bus = Bus()
@@ -145,6 +146,7 @@ class Service:
         acquisition = self._by_load.get(load)
         command = Command(load, action, requested_by, tariff)
         if acquisition is None:
+            command.result.set_running_or_notify_cancel()
             command.result.set_exception(CommandError(f"no load named {load!r}"))
             return command.result
         return acquisition.submit(command)
@@ -172,14 +174,17 @@ class Service:
         return {"used_bytes": used, "free_bytes": shutil.disk_usage(self.data_dir).free}
 
     def replace_config(self, new: Config) -> bool:
-        """Save a validated configuration; True when the change needs a restart to apply."""
+        """Save a validated configuration; True when it differs from the one running.
+
+        The running parts keep the configuration they were started with until the service
+        restarts, so what the API reports always matches what runs.
+        """
         with self._lock:
             save_file(new, self.config_path)
-            needs_restart = new != self.config
-            self.config = new
-            self.restart_required = self.restart_required or needs_restart
+            self.saved_config = new
+            self.restart_required = new != self.config
             log.info("configuration saved to %s", self.config_path)
-            return needs_restart
+            return self.restart_required
 
     @property
     def version(self) -> str:

@@ -39,13 +39,14 @@ class ConfigError(Exception):
 class SiteConfig(BaseModel):
     """The site: its name and local time."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(
         default="emsbox", min_length=1, max_length=100, description="Name of the site."
     )
     timezone: str = Field(
         default="UTC",
+        max_length=64,
         description="IANA time zone of the site (e.g. Europe/Rome): days, weeks and months "
         "of energy reports follow it, daylight saving time included.",
     )
@@ -56,7 +57,8 @@ class SiteConfig(BaseModel):
         """The time zone must be one the system (or the tzdata package) knows."""
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            # OSError: a directory of the zone database ("Europe") or a name too long.
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
@@ -68,7 +70,7 @@ class SiteConfig(BaseModel):
 class Config(BaseModel):
     """Everything emsbox is configured with."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     site: SiteConfig = Field(default_factory=SiteConfig, description="The site.")
     meter: MeterConfig = Field(default_factory=MeterConfig, description="Loads and sources.")

@@ -39,7 +39,7 @@ class ExtensionModule(StrEnum):
 class SourceSettings(BaseModel):
     """A load's source of samples."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: SourceKind = Field(
         default=SourceKind.SIMULATOR,
@@ -65,7 +65,7 @@ class SourceSettings(BaseModel):
 class MainMeter(BaseModel):
     """The main meter: one three-phase load, or three single-phase loads."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: LoadName = "main"
     wiring: Wiring = Field(default=Wiring.THREE_PHASE_4W, description="Wiring system.")
@@ -103,7 +103,7 @@ class MainMeter(BaseModel):
 class ExtensionLoad(BaseModel):
     """An extension load: currents through an extension module, voltages of the main meter."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: LoadName
     wiring: Wiring = Field(default=Wiring.THREE_PHASE_4W, description="Wiring system.")
@@ -134,7 +134,7 @@ class ExtensionLoad(BaseModel):
 class MeterConfig(BaseModel):
     """The meter: its loads and how often their readings are published."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     main: MainMeter = Field(default_factory=MainMeter, description="The main meter.")
     loads: list[ExtensionLoad] = Field(

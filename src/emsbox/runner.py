@@ -79,7 +79,8 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
         return EXIT_BAD_CONFIG
     try:
         service = Service(config, data_dir, path)
-        server = WebServer(create_app(service), config.web, data_dir)
+        app = create_app(service)
+        server = WebServer(app, config.web, data_dir)
     except (StoreError, TlsError, AccountError, OSError) as exc:
         _say(" ".join(str(exc).split()))
         return EXIT_BAD_CONFIG
@@ -88,7 +89,20 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
     except SourceError as exc:
         _say(str(exc))
         service.stop()
-        return EXIT_BAD_CONFIG
+        backup = path.with_name(path.name + ".bak")
+        if config_file is not None or not backup.exists():
+            return EXIT_BAD_CONFIG
+        # A valid file that cannot run (e.g. a recording removed since): the last one did.
+        try:
+            config = load_file(backup, overrides)
+            service = Service(config, data_dir, path)
+            app.state.service = service
+            service.start()
+        except (ConfigError, SourceError) as again:
+            _say(f"{backup} cannot run either: {again}")
+            service.stop()
+            return EXIT_BAD_CONFIG
+        _say(f"running with the previous configuration, {backup}")
     loads = ", ".join(service.load_names())
     print(f"emsbox {service.version}: site {config.site.name!r}, loads {loads}", flush=True)
     print(f"data directory: {data_dir}", flush=True)

@@ -59,6 +59,21 @@ def test_now_is_one_consistent_timestamped_set(api):
         ("/api/v1/loads/main/energy", {"period": "hour"}, 422, "query.period"),
         ("/api/v1/loads/main/energy", {"end": "soon"}, 400, "end"),
         ("/api/v1/stream", {"loads": "main,ghost"}, 404, "ghost"),
+        (
+            "/api/v1/loads/main/history",
+            {"vars": "p_sys", "start": "1e300", "end": "2e300"},
+            400,
+            "outside",
+        ),
+        ("/api/v1/loads/main/history", {"vars": "p_sys", "start": "-1e12"}, 400, "outside"),
+        ("/api/v1/loads/main/history", {"vars": "p_sys", "start": "nan"}, 400, "outside"),
+        (
+            "/api/v1/loads/main/history",
+            {"vars": "p_sys", "start": "0001-01-01T00:00:00"},
+            400,
+            "start",
+        ),
+        ("/api/v1/loads/main/energy", {"start": "1e300", "end": "2e300"}, 400, "outside"),
     ],
 )
 def test_bad_parameters_are_clear_4xx_json_errors(api, url, params, status, message):
@@ -80,6 +95,19 @@ def _history_with_data(api, **params):
             return r.json()
         assert time.monotonic() < deadline, r.text
         time.sleep(0.5)
+
+
+def test_extreme_but_valid_times_never_give_500(api):
+    _history_with_data(api, vars="p_sys", points=60)
+    for params in (
+        {"end": "9999-12-31T23:59:59"},
+        {"start": "0", "end": "9999-12-31T23:59:59", "period": "year"},
+        {"start": "1970-01-01T00:00:00+14:00", "period": "week"},
+    ):
+        r = get(api, "/api/v1/loads/main/energy", **params)
+        assert r.status_code in (200, 400), (params, r.text)
+    r = get(api, "/api/v1/loads/main/history", vars="p_sys", start="0", end="253402300799")
+    assert r.status_code == 200, r.text
 
 
 def test_history_returns_downsampled_series_from_the_store(api):
@@ -127,7 +155,30 @@ def test_config_read_validate_and_save(api):
     bad["meter"]["loads"][0]["ct_primary_a"] = -5
     r = api.client.put("/api/v1/config", json=bad, headers=h)
     assert r.status_code == 422
-    assert "meter.loads[0].ct_primary_a: Input should be greater than 0" in r.json()["detail"][0]
+    assert r.json()["problems"] == ["meter.loads[0].ct_primary_a: Input should be greater than 0"]
+    assert r.json()["detail"] == r.json()["problems"][0]
+    missing = json.loads(json.dumps(current))
+    missing["meter"]["loads"][0]["source"] = {"kind": "recording", "recording_file": "none.csv"}
+    r = api.client.put("/api/v1/config", json=missing, headers=h)
+    assert r.status_code == 422 and "meter.loads[0].source.recording_file: file not found" in r.text
+    outside = json.loads(json.dumps(current))
+    outside["meter"]["main"]["source"] = {"kind": "recording", "recording_file": "/etc/hostname"}
+    r = api.client.put("/api/v1/config", json=outside, headers=h)
+    assert r.status_code == 422 and "inside the data directory" in r.text
+    for weird in ("Europe", "x" * 300):
+        bad_zone = json.loads(json.dumps(current))
+        bad_zone["site"]["timezone"] = weird
+        r = api.client.put("/api/v1/config", json=bad_zone, headers=h)
+        assert r.status_code == 422 and r.json()["problems"][0].startswith("site.timezone:")
+    r = api.client.put(
+        "/api/v1/config",
+        content=(
+            '{"store": {"tiers": [{"resolution_s": 1, "retention_h": Infinity}],'
+            ' "logging_interval_s": 1}}'
+        ),
+        headers={**h, "content-type": "application/json"},
+    )
+    assert r.status_code == 422 and "store.tiers[0].retention_h" in r.text
     assert api.service.config.meter.loads[0].ct_primary_a == 100.0
     web_change = json.loads(json.dumps(current))
     web_change["web"]["session_hours"] = 1.0
@@ -140,6 +191,10 @@ def test_config_read_validate_and_save(api):
     assert r.json()["restart_required"] is True
     saved = api.service.config_path.read_text()
     assert 'name = "Warehouse 7"' in saved
+    # The running service keeps its configuration until restarted; GET shows the saved one.
+    assert api.service.config.site.name != "Warehouse 7"
+    assert api.client.get("/api/v1/config", headers=h).json()["site"]["name"] == "Warehouse 7"
+    assert get(api, "/api/v1/system").json()["restart_required"] is True
     schema = api.client.get("/api/v1/config/schema", headers=h).json()
     assert "site" in schema["properties"]
 
@@ -232,3 +287,31 @@ def test_live_stream_sends_readings(api):
             if len(events) >= 2:
                 break
     assert all(e["load"] == "hvac" and "p_sys" in e["values"] for e in events)
+
+
+def test_a_command_that_times_out_does_not_stop_the_meter(api, monkeypatch):
+    from emsbox.web.api import loads
+
+    monkeypatch.setattr(loads, "COMMAND_TIMEOUT_S", 0.0)
+    h = api.headers("installer")
+    r = api.client.post("/api/v1/loads/main/partial", json={"action": "stop"}, headers=h)
+    assert r.status_code in (200, 503)
+    monkeypatch.setattr(loads, "COMMAND_TIMEOUT_S", 5.0)
+    r = api.client.post("/api/v1/loads/main/partial", json={"action": "start"}, headers=h)
+    assert r.status_code == 200 and r.json()["values"]["partial_running"] is True
+    time.sleep(1.5)
+    assert all(x["healthy"] for x in get(api, "/api/v1/loads").json())
+
+
+def test_openapi_and_docs_need_credentials_and_work_offline(api):
+    api.client.cookies.clear()
+    assert api.client.get("/api/v1/openapi.json").status_code == 401
+    assert api.client.get("/api/v1/docs").status_code == 401
+    spec = get(api, "/api/v1/openapi.json").json()
+    assert spec["info"]["title"] == "emsbox API" and "/api/v1/loads" in spec["paths"]
+    page = get(api, "/api/v1/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        r = api.client.get(f"/static/vendor/swagger-ui-dist-5.35.0/{asset}")
+        assert r.status_code == 200 and len(r.content) > 10_000

@@ -150,6 +150,7 @@ class LiveAcquisition:
     def submit(self, command: Command) -> Future[dict[str, float | int | bool]]:
         """Queue a command for this thread; the future gives the load's new counters."""
         if self._thread is None or not self._thread.is_alive():
+            command.result.set_running_or_notify_cancel()
             command.result.set_exception(CommandError("the load's acquisition is not running"))
         else:
             self._commands.put(command)
@@ -291,6 +292,8 @@ class LiveAcquisition:
                 command = self._commands.get_nowait()
             except queue.Empty:
                 return
+            if not command.result.set_running_or_notify_cancel():
+                continue  # the caller gave up waiting: the command is not applied
             load = counters.get(command.load)
             if load is None:
                 command.result.set_exception(CommandError(f"no load named {command.load!r}"))
@@ -327,4 +330,5 @@ class LiveAcquisition:
                 command = self._commands.get_nowait()
             except queue.Empty:
                 return
-            command.result.set_exception(CommandError("the service is stopping"))
+            if command.result.set_running_or_notify_cancel():
+                command.result.set_exception(CommandError("the service is stopping"))

@@ -29,11 +29,10 @@ class Catalog:
         layouts = conn.execute(
             "SELECT id, load_id, instantaneous, counters FROM layouts"
         ).fetchall()
+        # Only ever add: ids never change once written, and a reader refreshing from an older
+        # snapshot must not take away what another reader has just seen.
         with self._lock:
-            self._load_ids = {name: int(i) for name, i in loads}
-            self._layouts.clear()
-            self._layout_ids.clear()
-            self._layouts_of_load.clear()
+            self._load_ids.update({name: int(i) for name, i in loads})
             for layout_id, load_id, inst, counters in layouts:
                 self._add_layout(int(layout_id), int(load_id), Layout.from_text(inst, counters))
 

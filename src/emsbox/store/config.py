@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class Tier(BaseModel):
     """One resolution of the log: buckets of ``resolution_s`` kept for ``retention_h``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     resolution_s: int = Field(
         ge=1, le=86_400, description="Length of one bucket of this tier, in seconds."
@@ -34,7 +34,7 @@ def _default_tiers() -> list[Tier]:
 class StoreConfig(BaseModel):
     """The data logger: what is logged, how often, and for how long."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tiers: list[Tier] = Field(
         default_factory=_default_tiers,

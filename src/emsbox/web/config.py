@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class WebConfig(BaseModel):
     """The web server (REST API and web app): HTTPS by default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     bind_address: str = Field(
         default="0.0.0.0",

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from emsbox import __version__
 from emsbox.app import Service
 from emsbox.config import key_path
+from emsbox.store.log import StoreError
 from emsbox.web.api import accounts_routes, config_routes, loads, stream, system
+from emsbox.web.api.deps import Viewer
 
 PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The interactive docs page's library, kept in static/vendor so it works offline.
+SWAGGER = "swagger-ui-dist-5.35.0"
 
 
 def create_app(service: Service) -> FastAPI:
@@ -26,8 +34,9 @@ def create_app(service: Service) -> FastAPI:
             "accounts. Authenticate with an API token (`Authorization: Bearer ...`) or a "
             "session cookie from `POST /api/v1/login`."
         ),
-        openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        # Served below behind authentication, like every endpoint but health and login.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.service = service
@@ -42,9 +51,25 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(system.metrics_router)
     _add_error_handlers(app)
 
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/docs")
+
+    @app.get(f"{PREFIX}/openapi.json", include_in_schema=False)
+    async def openapi(_: Viewer) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get(f"{PREFIX}/docs", include_in_schema=False)
+    async def docs(_: Viewer) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{PREFIX}/openapi.json",
+            title="emsbox API",
+            swagger_js_url=f"/static/vendor/{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"/static/vendor/{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
     return app
 
@@ -54,9 +79,14 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        body: dict[str, Any] = {"detail": exc.detail}
+        if isinstance(exc.detail, dict):  # {"message", "problems"} of a refused configuration
+            body = {"detail": exc.detail["message"], "problems": exc.detail["problems"]}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        message = " ".join(str(exc).split())
+        return JSONResponse({"detail": f"the log is unavailable: {message}"}, status_code=503)
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -69,3 +99,4 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StoreError, store_unavailable)

@@ -111,7 +111,8 @@ async def login(
         secret,
         max_age=int(lifetime_s),
         httponly=True,
-        secure=request.url.scheme == "https",
+        # Always Secure: behind a TLS-terminating proxy the browser still speaks HTTPS.
+        secure=True,
         samesite="strict",
         path="/",
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, Field
 
 from emsbox.config import Config, ConfigError, restore_secrets, to_data, validate
+from emsbox.loads import SourceKind
 from emsbox.web.accounts import Role
 from emsbox.web.api.deps import Installer, ServiceDep
 
@@ -27,10 +29,32 @@ class ConfigSaved(BaseModel):
     config: dict[str, Any]
 
 
+def _invalid(problems: list[str]) -> HTTPException:
+    # The same shape as every validation error: one message, and the problems one by one.
+    return HTTPException(422, {"message": "; ".join(problems), "problems": problems})
+
+
+def recording_problems(config: Config, data_dir: Path) -> list[str]:
+    """Recording files that would stop the next start: missing, or outside the data dir."""
+    problems = []
+    sources = [("meter.main.source", config.meter.main.source)]
+    sources += [(f"meter.loads[{i}].source", x.source) for i, x in enumerate(config.meter.loads)]
+    root = data_dir.resolve()
+    for key, source in sources:
+        if source.kind is not SourceKind.RECORDING or source.recording_file is None:
+            continue
+        path = (data_dir / source.recording_file).resolve()
+        if not path.is_relative_to(root):
+            problems.append(f"{key}.recording_file: must be inside the data directory")
+        elif not path.is_file():
+            problems.append(f"{key}.recording_file: file not found in the data directory")
+    return problems
+
+
 @router.get("", summary="The configuration")
 async def get_config(service: ServiceDep, _: Installer) -> dict[str, Any]:
-    """The whole configuration, secrets redacted."""
-    return to_data(service.config, redact=True)
+    """The saved configuration (the one the next start uses), secrets redacted."""
+    return to_data(service.saved_config, redact=True)
 
 
 @router.get("/schema", summary="JSON schema of the configuration")
@@ -44,13 +68,16 @@ async def put_config(
     service: ServiceDep, who: Installer, body: Annotated[dict[str, Any], Body()]
 ) -> ConfigSaved:
     """Validate and save a whole configuration; invalid ones are refused, nothing changes."""
-    data = restore_secrets(body, service.config)
+    data = restore_secrets(body, service.saved_config)
     try:
         new = validate(data, "configuration")
     except ConfigError as exc:
-        raise HTTPException(422, exc.problems) from None
+        raise _invalid(exc.problems) from None
+    problems = recording_problems(new, service.data_dir)
+    if problems:
+        raise _invalid(problems)
     for section in ADMIN_SECTIONS:
-        changed = getattr(new, section) != getattr(service.config, section)
+        changed = getattr(new, section) != getattr(service.saved_config, section)
         if changed and not who.role.allows(Role.ADMIN):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"changing {section} settings needs the admin role"

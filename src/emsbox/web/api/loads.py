@@ -141,7 +141,7 @@ async def history(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"vars: unknown variable {unknown[0]!r}")
     if start_s >= end_s:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "start must be before end")
-    if load not in service.store.loads():
+    if load not in await asyncio.to_thread(service.store.loads):
         # A configured load that has logged nothing yet has an empty history.
         return HistoryOut(
             load=load,
@@ -153,7 +153,7 @@ async def history(
         )
     try:
         result = await asyncio.to_thread(service.store.history, load, names, start_s, end_s, points)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     series = {
         name: SeriesOut(
@@ -201,13 +201,13 @@ async def energy(
     start_s = parse_time(start, "start", end_s - 31 * 86400.0, zone)
     if start_s >= end_s:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "start must be before end")
-    if load not in service.store.loads():
+    if load not in await asyncio.to_thread(service.store.loads):
         return EnergyOut(
             load=load, period=period, timezone=service.config.site.timezone, periods=[]
         )
     try:
         periods = await asyncio.to_thread(service.store.energy, load, period, start_s, end_s, zone)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     return EnergyOut(
         load=load,
@@ -228,12 +228,20 @@ async def partial(load: str, body: PartialIn, service: ServiceDep, who: Installe
     _check_load(service, load)
     future = service.command(load, body.action, who.label)
     try:
-        counters = await asyncio.wait_for(asyncio.wrap_future(future), COMMAND_TIMEOUT_S)
+        # shield: a timeout must not cancel the future under the acquisition thread's feet.
+        counters = await asyncio.wait_for(
+            asyncio.shield(asyncio.wrap_future(future)), COMMAND_TIMEOUT_S
+        )
     except CommandError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except TimeoutError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the load's acquisition did not answer in time"
-        ) from None
+        if not future.cancel():
+            # Already being applied: it finishes in moments, so wait for its outcome.
+            counters = await asyncio.wrap_future(future)
+        else:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "the load's acquisition did not answer in time; the command was not applied",
+            ) from None
     t = time.time()
     return NowOut(load=load, timestamp=iso(t), timestamp_s=t, duration_s=0.0, values=counters)

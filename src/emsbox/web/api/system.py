@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter
@@ -45,14 +46,16 @@ class SystemOut(BaseModel):
 @router.get("/health", response_model=HealthOut, summary="Health (no authentication)")
 async def health(service: ServiceDep) -> HealthOut:
     """ok when every part is healthy, degraded otherwise."""
-    ok = all(part.healthy for part in service.health())
+    parts = await asyncio.to_thread(service.health)
+    ok = all(part.healthy for part in parts)
     return HealthOut(status="ok" if ok else "degraded", version=service.version)
 
 
 @router.get("/system", response_model=SystemOut, summary="System details")
 async def system(service: ServiceDep, _: Viewer) -> SystemOut:
     """Version, uptime, data directory use and health of every running part."""
-    usage = service.data_dir_usage()
+    usage = await asyncio.to_thread(service.data_dir_usage)
+    parts = await asyncio.to_thread(service.health)
     return SystemOut(
         version=service.version,
         site=service.config.site.name,
@@ -61,7 +64,7 @@ async def system(service: ServiceDep, _: Viewer) -> SystemOut:
         data_dir_used_bytes=usage["used_bytes"],
         data_dir_free_bytes=usage["free_bytes"],
         restart_required=service.restart_required,
-        parts=[PartOut(**vars(p)) for p in service.health()],
+        parts=[PartOut(**vars(p)) for p in parts],
     )
 
 
@@ -102,6 +105,6 @@ async def metrics(service: ServiceDep, _: Viewer) -> str:
     lines.append(f"emsbox_readings_published_total {service.bus.published}")
     lines.append("# HELP emsbox_part_healthy Whether a running part is healthy")
     lines.append("# TYPE emsbox_part_healthy gauge")
-    for part in service.health():
+    for part in await asyncio.to_thread(service.health):
         lines.append(f'emsbox_part_healthy{{part="{part.name}"}} {int(part.healthy)}')
     return "\n".join(lines) + "\n"
