@@ -7,9 +7,10 @@ import math
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
+from emsbox.bus import Reading
 from emsbox.service.acquisition import CommandError
 from emsbox.variables import BY_NAME
 from emsbox.web.api.deps import Installer, ServiceDep, Viewer
@@ -97,20 +98,30 @@ async def list_loads(service: ServiceDep, _: Viewer) -> list[LoadOut]:
     return [LoadOut(**vars(d)) for d in service.describe_loads()]
 
 
+# The JSON of each load's latest reading, made once per reading rather than once per request:
+# /now is the most frequently polled route.
+_now_cache: dict[str, tuple[Reading, bytes]] = {}
+
+
 @router.get("/{load}/now", response_model=NowOut, summary="Latest values of a load")
-async def now(load: str, service: ServiceDep, _: Viewer) -> NowOut:
+async def now(load: str, service: ServiceDep, _: Viewer) -> Response:
     """All variables of the latest reading, timestamped."""
     _check_load(service, load)
     reading = service.bus.latest(load)
     if reading is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"no reading of {load!r} yet")
-    return NowOut(
-        load=load,
-        timestamp=iso(reading.timestamp_s),
-        timestamp_s=reading.timestamp_s,
-        duration_s=reading.duration_s,
-        values=reading.as_dict(),
-    )
+    cached = _now_cache.get(load)
+    if cached is None or cached[0] is not reading:
+        body = NowOut(
+            load=load,
+            timestamp=iso(reading.timestamp_s),
+            timestamp_s=reading.timestamp_s,
+            duration_s=reading.duration_s,
+            values=reading.as_dict(),
+        ).model_dump_json()
+        cached = (reading, body.encode())
+        _now_cache[load] = cached
+    return Response(cached[1], media_type="application/json")
 
 
 @router.get("/{load}/history", response_model=HistoryOut, summary="History of variables")
