@@ -198,12 +198,12 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``user`` or ``token`` commands alone (``python -m emsbox.accounts_cli user list``)."""
-    from platformdirs import user_data_dir
+    from emsbox.config import default_data_dir
 
     parser = argparse.ArgumentParser(prog="emsbox", description="emsbox accounts and tokens")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or Path(user_data_dir("emsbox", appauthor=False))
+    data_dir = args.data_dir or default_data_dir()
     return run(args, data_dir)
 
 

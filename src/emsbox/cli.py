@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return bench_metering(args.loads, args.sample_rate, args.seconds, args.block_s)
         if args.command == "run":
-            from emsbox.live import default_data_dir
+            from emsbox.config import default_data_dir
             from emsbox.runner import run
 
             return run(args.data_dir or default_data_dir(), args.config, args.overrides)
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return show_defaults(args.overrides)
         if args.command in ("user", "token"):
             from emsbox import accounts_cli
-            from emsbox.live import default_data_dir
+            from emsbox.config import default_data_dir
 
             return accounts_cli.run(args, args.data_dir or default_data_dir())
         if args.command == "watch":

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
+from platformdirs import user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from emsbox.loads import MeterConfig
@@ -76,6 +77,11 @@ class Config(BaseModel):
     meter: MeterConfig = Field(default_factory=MeterConfig, description="Loads and sources.")
     store: StoreConfig = Field(default_factory=StoreConfig, description="The data logger.")
     web: WebConfig = Field(default_factory=WebConfig, description="The web server.")
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (e.g. ``~/.local/share/emsbox``)."""
+    return Path(user_data_dir("emsbox", appauthor=False))
 
 
 def key_path(loc: Iterable[int | str]) -> str:

@@ -78,9 +78,8 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
             _say(f"{exc.source}: {problem}")
         return EXIT_BAD_CONFIG
     try:
+        server = WebServer(config.web, data_dir)
         service = Service(config, data_dir, path)
-        app = create_app(service)
-        server = WebServer(app, config.web, data_dir)
     except (StoreError, TlsError, AccountError, OSError) as exc:
         _say(" ".join(str(exc).split()))
         return EXIT_BAD_CONFIG
@@ -96,7 +95,6 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
         try:
             config = load_file(backup, overrides)
             service = Service(config, data_dir, path)
-            app.state.service = service
             service.start()
         except (ConfigError, SourceError) as again:
             _say(f"{backup} cannot run either: {again}")
@@ -114,7 +112,7 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
         print(f"plain HTTP (redirects to HTTPS): {server.redirect_url}", flush=True)
     print(f"web app and API: {server.url}", flush=True)
     try:
-        server.serve_forever()
+        server.serve_forever(create_app(service))
     finally:
         service.stop()
         _say("stopped; counters saved and the log flushed")

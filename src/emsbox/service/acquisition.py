@@ -218,7 +218,9 @@ class LiveAcquisition:
                         self._publish(batch.load, cycles, counters, cycle_end)
                         cycle_end = self._advance(cycles, counters, cycle_end, float(ends[b]))
                         a = b
-                saver.maybe_save({k: c.state() for k, c in counters.items()}, time.monotonic())
+                now = time.monotonic()
+                if saver.due(now):  # states are built only when they are saved
+                    saver.maybe_save({k: c.state() for k, c in counters.items()}, now)
                 if self._realtime:
                     ahead = started + received / rate - time.monotonic()
                     if ahead > 0:

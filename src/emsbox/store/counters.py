@@ -250,13 +250,17 @@ class CounterSaver(Generic[S]):
         """Least time between two saves by ``maybe_save``."""
         return self._interval_s
 
+    def due(self, now_s: float) -> bool:
+        """Whether ``maybe_save`` would save at ``now_s`` (to skip building states until then)."""
+        return self._last_save_s is None or now_s - self._last_save_s >= self._interval_s
+
     def maybe_save(self, states: Mapping[str, S], now_s: float) -> bool:
         """Save if none was made yet or ``interval_s`` has passed since the last; True if saved.
 
         ``now_s`` is a monotonic time in seconds. A failed save raises CounterStoreError and
         the next call tries again.
         """
-        if self._last_save_s is not None and now_s - self._last_save_s < self._interval_s:
+        if not self.due(now_s):
             return False
         self._store.save(states)
         self._last_save_s = now_s

@@ -88,80 +88,79 @@ def redirect_app(https_port: int) -> Callable[[Scope, Receive, Send], Any]:
 
 
 class WebServer:
-    """The HTTPS API server plus its HTTP redirect, bound at construction."""
+    """The HTTPS API server plus its HTTP redirect: bound at construction, served later.
 
-    def __init__(self, app: FastAPI, config: WebConfig, data_dir: Path) -> None:
-        self._servers: list[tuple[_Server, socket.socket]] = []
+    Binding first lets the caller print the real URL and start the service before the app
+    it serves exists; SIGINT/SIGTERM are remembered from construction on, so a stop asked for
+    during start-up is honoured as soon as serving begins.
+    """
+
+    def __init__(self, config: WebConfig, data_dir: Path) -> None:
         self.redirect_url: str | None = None
+        self.tls: TlsFiles | None = None
         self._stop_requested = False
-        # Until the event loop takes over, a SIGINT/SIGTERM is remembered and honoured as soon
-        # as serving starts, so a stop asked for during start-up is never lost.
+        self._servers: list[_Server] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._remember_stop)
         if config.plain_http_localhost:
-            main = bind("127.0.0.1", config.https_port)
-            self.url = f"http://127.0.0.1:{main.getsockname()[1]}/"
-            self.tls: TlsFiles | None = None
-            self._servers.append((_Server(self._uvicorn(app)), main))
+            self._main = bind("127.0.0.1", config.https_port)
+            self.url = f"http://127.0.0.1:{self._main.getsockname()[1]}/"
+            self._plain: socket.socket | None = None
             return
         self.tls = tls_files(config, data_dir)
-        main = bind(config.bind_address, config.https_port)
-        port = int(main.getsockname()[1])
-        shown = (
-            "localhost"
-            if config.bind_address in ("0.0.0.0", "::", "127.0.0.1")
-            else (config.bind_address)
-        )
-        self.url = f"https://{shown}:{port}/"
-        self._servers.append(
-            (
-                _Server(
-                    self._uvicorn(
-                        app, ssl_certfile=str(self.tls.certificate), ssl_keyfile=str(self.tls.key)
-                    )
-                ),
-                main,
-            )
-        )
-        if config.http_redirect:
-            plain = bind(config.bind_address, config.http_port)
-            self.redirect_url = f"http://{shown}:{plain.getsockname()[1]}/"
-            self._servers.append((_Server(self._uvicorn(redirect_app(port))), plain))
+        self._main = bind(config.bind_address, config.https_port)
+        self._port = int(self._main.getsockname()[1])
+        wildcard = config.bind_address in ("0.0.0.0", "::", "127.0.0.1")
+        shown = "localhost" if wildcard else config.bind_address
+        self.url = f"https://{shown}:{self._port}/"
+        self._plain = bind(config.bind_address, config.http_port) if config.http_redirect else None
+        if self._plain is not None:
+            self.redirect_url = f"http://{shown}:{self._plain.getsockname()[1]}/"
 
     @staticmethod
-    def _uvicorn(app: Any, **tls: str) -> uvicorn.Config:
-        return uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=3,
-            **tls,  # type: ignore[arg-type]
+    def _uvicorn(app: Any, **tls: str) -> _Server:
+        return _Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+                timeout_graceful_shutdown=3,
+                **tls,  # type: ignore[arg-type]
+            )
         )
 
-    def serve_forever(self) -> None:
-        """Serve until SIGINT or SIGTERM (on uvloop where it is installed)."""
+    def serve_forever(self, app: FastAPI) -> None:
+        """Serve ``app`` until SIGINT or SIGTERM (on uvloop where it is installed)."""
+        tls = {}
+        if self.tls is not None:
+            tls = {"ssl_certfile": str(self.tls.certificate), "ssl_keyfile": str(self.tls.key)}
+        served = [(self._uvicorn(app, **tls), self._main)]
+        if self._plain is not None:
+            served.append((self._uvicorn(redirect_app(self._port)), self._plain))
+        self._servers = [server for server, _ in served]
         factory: Callable[[], asyncio.AbstractEventLoop] | None = None
         with contextlib.suppress(ImportError):
             import uvloop
 
             factory = uvloop.new_event_loop
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(self._serve())
+            runner.run(self._serve(served))
 
     def _remember_stop(self, signum: int, frame: object) -> None:
         self._stop_requested = True
 
-    async def _serve(self) -> None:
+    async def _serve(self, served: list[tuple[_Server, socket.socket]]) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         if self._stop_requested:
             self.request_stop()
-        await asyncio.gather(*(server.serve([sock]) for server, sock in self._servers))
+        await asyncio.gather(*(server.serve([sock]) for server, sock in served))
 
     def request_stop(self) -> None:
         """Ask every server to finish (safe from a signal handler in the loop)."""
-        for server, _ in self._servers:
+        self._stop_requested = True
+        for server in self._servers:
             server.should_exit = True

@@ -14,7 +14,7 @@ from emsbox.bus import Reading
 from emsbox.service.acquisition import CommandError
 from emsbox.variables import BY_NAME
 from emsbox.web.api.deps import Installer, ServiceDep, Viewer
-from emsbox.web.api.timeparams import iso, parse_time
+from emsbox.web.api.timeparams import iso, time_range
 
 router = APIRouter(prefix="/loads", tags=["loads"])
 COMMAND_TIMEOUT_S = 5.0
@@ -141,17 +141,13 @@ async def history(
 ) -> HistoryOut:
     """Any variables over any range, downsampled to ``points`` buckets from the best tier."""
     _check_load(service, load)
-    zone = service.config.site.zone()
-    end_s = parse_time(end, "end", time.time(), zone)
-    start_s = parse_time(start, "start", end_s - 3600.0, zone)
+    start_s, end_s = time_range(start, end, 3600.0, service.config.site.zone())
     names = [n.strip() for n in vars.split(",") if n.strip()]
     if not names:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "vars: name at least one variable")
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"vars: unknown variable {unknown[0]!r}")
-    if start_s >= end_s:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "start must be before end")
     if load not in await asyncio.to_thread(service.store.loads):
         # A configured load that has logged nothing yet has an empty history.
         return HistoryOut(
@@ -208,10 +204,7 @@ async def energy(
     """Energy per calendar period in the site's time zone, from counter differences."""
     _check_load(service, load)
     zone = service.config.site.zone()
-    end_s = parse_time(end, "end", time.time(), zone)
-    start_s = parse_time(start, "start", end_s - 31 * 86400.0, zone)
-    if start_s >= end_s:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "start must be before end")
+    start_s, end_s = time_range(start, end, 31 * 86400.0, zone)
     if load not in await asyncio.to_thread(service.store.loads):
         return EnergyOut(
             load=load, period=period, timezone=service.config.site.timezone, periods=[]

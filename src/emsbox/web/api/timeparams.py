@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, tzinfo
 
 from fastapi import HTTPException, status
@@ -34,6 +35,17 @@ def parse_time(value: str | None, name: str, default: float, zone: tzinfo) -> fl
     if not EARLIEST_S <= t_s <= LATEST_S:  # also refuses nan and inf
         raise _bad(name, value, "is outside 1970-01-01 … 9999-12-31")
     return t_s
+
+
+def time_range(
+    start: str | None, end: str | None, default_span_s: float, zone: tzinfo
+) -> tuple[float, float]:
+    """``start`` and ``end`` as epoch seconds: end defaults to now, start to a span before it."""
+    end_s = parse_time(end, "end", time.time(), zone)
+    start_s = parse_time(start, "start", end_s - default_span_s, zone)
+    if start_s >= end_s:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "start must be before end")
+    return start_s, end_s
 
 
 def iso(t_s: float) -> str:
