@@ -36,7 +36,7 @@ def main() -> None:
             while any(c.get(f"/api/v1/loads/{n}/now").status_code != 200 for n in loads):
                 time.sleep(0.2)
         time.sleep(3.0)  # let start-up work settle
-        rss_idle = service.rss_mb()
+        pss_idle, rss_idle = service.pss_mb(), service.rss_mb()
         latencies: list[float] = []
         errors = [0]
         lock = threading.Lock()
@@ -69,7 +69,7 @@ def main() -> None:
             t.join()
         elapsed = time.perf_counter() - start
         cpu = service.cpu_s() - cpu0
-        rss = service.rss_mb()
+        pss, rss = service.pss_mb(), service.rss_mb()
         q = statistics.quantiles(latencies, n=100)
         print(
             f"loads: {len(loads)}; requests: {len(latencies)} in {elapsed:.1f} s "
@@ -79,7 +79,11 @@ def main() -> None:
             f"GET /now latency: p50 {q[49] * 1e3:.2f} ms, p90 {q[89] * 1e3:.2f} ms, "
             f"p99 {q[98] * 1e3:.2f} ms, max {max(latencies) * 1e3:.2f} ms"
         )
-        print(f"service RSS: {rss_idle:.0f} MB before, {rss:.0f} MB after the load")
+        print(
+            f"service memory (PSS of its {len(service.pids())} processes): "
+            f"{pss_idle:.0f} MB before, {pss:.0f} MB after the load; "
+            f"their RSS added up: {rss_idle:.0f} MB before, {rss:.0f} MB after"
+        )
         print(
             f"service CPU during the load: {100 * cpu / elapsed:.0f} % of one core "
             f"(meter, logger and API together)"

@@ -86,9 +86,8 @@ def main() -> None:
                 if r.status_code == 200:
                     last = r.json()
                 time.sleep(0.05)
-        service.proc.kill()
+        service.kill_group()  # the service and its acquisition process: a power cut
         killed_wall = time.time()
-        service.proc.wait(10)
         log_path = data_dir / "log.sqlite3"
         if integrity(log_path) != "ok":
             corrupt += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -72,6 +74,7 @@ class ServiceProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            start_new_session=True,  # kill_group() imitates a power cut
         )
         self.url = ""
         while not self.url:
@@ -85,19 +88,46 @@ class ServiceProcess:
         self.ssl.check_hostname = False
 
     def rss_mb(self) -> float:
-        """Resident memory of the service process, in MB."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory of the service's processes added up, in MB (shared pages twice)."""
+        total = 0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total / 1024
+
+    def pids(self) -> list[int]:
+        """The service process and its children (the acquisition process)."""
+        tasks = Path(f"/proc/{self.proc.pid}/task").iterdir()
+        children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+        return [self.proc.pid, *children]
+
+    def pss_mb(self) -> float:
+        """Proportional set size of the service's processes together, in MB.
+
+        Unlike the sum of their RSS this counts pages the processes share (the Python and
+        numpy libraries) once, so it is the memory the service really takes.
+        """
+        total = 0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        return total / 1024
 
     def cpu_s(self) -> float:
-        """CPU seconds the service process has used."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        import os
-
+        """CPU seconds the service's processes have used."""
         tick = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / tick
+        total = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    def kill_group(self) -> None:
+        """SIGKILL the service and its acquisition process at once, as a power cut would."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
 
     def stop(self) -> None:
         """SIGTERM and wait."""

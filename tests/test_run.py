@@ -1,6 +1,7 @@
 """``emsbox run`` end to end: a real process, HTTPS with its own certificate, the redirect,
 users and tokens from the command line, clean stops, restarts and kill -9."""
 
+import os
 import signal
 import sqlite3
 import ssl
@@ -49,6 +50,7 @@ class Running:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # so that a power cut can be imitated: kill the group
         )
         self.lines: list[str] = []
         self.url = self.redirect = ""
@@ -143,7 +145,7 @@ def test_counters_continue_across_restart_and_kill_9(data_dir):
     time.sleep(2.5)
     before_kill = run.wait_for_reading(token)["values"]
     run.client.close()
-    run.proc.kill()
+    os.killpg(run.proc.pid, signal.SIGKILL)  # the service and its acquisition process at once
     run.proc.wait(10)
     db = sqlite3.connect(data_dir / "log.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -155,6 +157,41 @@ def test_counters_continue_across_restart_and_kill_9(data_dir):
     # At most about a second of counting is lost to kill -9, and nothing goes backwards.
     assert after["hours_on"] >= before_kill["hours_on"] - 1.5 / 3600
     assert after["kvah"] >= before_kill["kvah"] * 0.999
+
+
+def _children(pid: int) -> set[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return {int(c) for t in tasks for c in (t / "children").read_text().split()}
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_the_acquisition_process_saves_and_ends_when_the_service_is_killed(data_dir):
+    token = _token(data_dir)
+    run = Running(data_dir)
+    before_kill = run.wait_for_reading(token)["values"]
+    acquisition = _children(run.proc.pid)
+    assert len(acquisition) == 1
+    run.client.close()
+    run.proc.kill()  # the service alone: its acquisition process must not be left behind
+    run.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in acquisition):
+        assert time.monotonic() < deadline, "the acquisition process outlived the service"
+        time.sleep(0.1)
+    run = Running(data_dir)
+    after = run.wait_for_reading(token)["values"]
+    code, err = run.stop()
+    assert code == 0, err
+    # It saved its counters as it ended: nothing counted before the kill is missing.
+    assert after["hours_on"] >= before_kill["hours_on"]
+    assert after["kvah"] >= before_kill["kvah"]
 
 
 def test_invalid_configuration_is_refused_or_falls_back_to_the_last_valid_one(tmp_path):

@@ -19,8 +19,12 @@ from pathlib import Path
 from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
-from emsbox.service.acquisition import Action, Command, CommandError, LiveAcquisition
-from emsbox.service.sources import build_sources
+from emsbox.service.acquisition import Action, Command, CommandError
+from emsbox.service.acquisition_process import (
+    AcquisitionProcess,
+    AcquisitionSpec,
+    RemoteAcquisition,
+)
 from emsbox.store.log import LogStore, StoreError
 from emsbox.web.accounts import AccountStore
 
@@ -61,8 +65,9 @@ class Service:
         self.bus = Bus()
         self.started_at = time.time()
         self._lock = threading.Lock()
-        self._acquisitions: list[LiveAcquisition] = []
-        self._by_load: dict[str, LiveAcquisition] = {}
+        self._process: AcquisitionProcess | None = None
+        self._acquisitions: list[RemoteAcquisition] = []
+        self._by_load: dict[str, RemoteAcquisition] = {}
         self._feed: threading.Thread | None = None
         self._stopping = threading.Event()
         self.store = LogStore(data_dir / LOG_FILE, config.store)
@@ -81,8 +86,8 @@ class Service:
     def stop(self) -> None:
         """Stop acquisition (saving counters), then commit everything to the store."""
         self._stopping.set()
-        for acquisition in self._acquisitions:
-            acquisition.stop()
+        if self._process is not None:
+            self._process.stop()
         if self._feed is not None:
             self._feed.join(5.0)
         try:
@@ -92,19 +97,18 @@ class Service:
         self.accounts.close()
 
     def _start_acquisition(self) -> None:
-        utc_offset_h = _utc_offset_h(self.config)
-        plans = build_sources(self.config.meter, self.data_dir, utc_offset_h)
-        for plan in plans:
-            acquisition = LiveAcquisition(
-                plan,
-                self.bus,
-                self.data_dir / COUNTERS_FILE,
-                self.config.meter.publish_interval_s,
-            )
-            self._acquisitions.append(acquisition)
+        spec = AcquisitionSpec(
+            self.config.meter,
+            self.data_dir,
+            self.data_dir / COUNTERS_FILE,
+            _utc_offset_h(self.config),
+            logging.getLogger().getEffectiveLevel(),
+        )
+        self._process = AcquisitionProcess(spec, self.bus)
+        self._acquisitions = self._process.start()
+        for acquisition in self._acquisitions:
             for load in acquisition.loads:
                 self._by_load[load.name] = acquisition
-            acquisition.start()
 
     def _feed_store(self) -> None:
         sub = self.bus.subscribe(maxlen=3600)
@@ -140,11 +144,21 @@ class Service:
         return out
 
     def command(
-        self, load: str, action: Action, requested_by: str, tariff: int | None = None
+        self,
+        load: str,
+        action: Action,
+        requested_by: str,
+        tariff: int | None = None,
+        timeout_s: float | None = None,
     ) -> Future[dict[str, float | int | bool]]:
-        """Queue a command for the thread that owns ``load``'s counters."""
+        """Send a command to the thread that owns ``load``'s counters.
+
+        With ``timeout_s`` the command is refused (CommandExpiredError), never applied, once that
+        long has passed without it reaching the acquisition.
+        """
         acquisition = self._by_load.get(load)
-        command = Command(load, action, requested_by, tariff)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        command = Command(load, action, requested_by, tariff, deadline)
         if acquisition is None:
             command.result.set_running_or_notify_cancel()
             command.result.set_exception(CommandError(f"no load named {load!r}"))

@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from emsbox.samples import Wiring
 
@@ -61,6 +62,16 @@ class WindowValues:
 
 
 Message = Reading | WindowValues
+
+
+class Publisher(Protocol):
+    """What a producer of readings needs: the bus, or a pipe to the bus of another process."""
+
+    def publish(self, message: Message) -> None:
+        """Hand a reading or a fast window on."""
+
+    def has_fast_subscribers(self) -> bool:
+        """Whether anyone asked for every measurement window."""
 
 
 @dataclass

@@ -136,6 +136,22 @@ def test_a_changed_wiring_gets_a_new_layout_and_old_rows_stay_readable(tmp_path)
     store.close()
 
 
+def test_values_read_across_interleaved_layouts_come_back_in_time_order(tmp_path):
+    store = open_store(tmp_path / "log.db", TEN_S)
+    # The wiring changes back and forth: rows of two layouts alternate in time.
+    for k in range(6):
+        inst = {"v_l1": 230.0 + k, **({"v_l2": 100.0 + k} if k % 2 else {})}
+        store.submit(reading(T0 + 10 * k + 5, inst, {"kwh_imp": 1.0 + k}))
+    store.flush()
+    h = store.history("main", ["v_l1", "kwh_imp", "v_l2"], T0, T0 + 60, 6)
+    assert list(h.series["v_l1"].avg) == [230.0 + k for k in range(6)]
+    assert list(h.series["v_l1"].t) == [T0 + 10 * k for k in range(6)]
+    assert list(h.series["kwh_imp"].avg) == [1.0 + k for k in range(6)]
+    assert list(h.series["v_l2"].avg) == [101.0, 103.0, 105.0]
+    assert list(h.series["v_l2"].t) == [T0 + 10, T0 + 30, T0 + 50]
+    store.close()
+
+
 def test_close_then_more_readings_of_the_same_bucket_merge_into_one_row(tmp_path):
     path = tmp_path / "log.db"
     clock = FakeClock(T0)

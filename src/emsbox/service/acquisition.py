@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from emsbox.bus import Bus, Reading, WindowValues
+from emsbox.bus import Publisher, Reading, WindowValues
 from emsbox.metering.aggregate import aggregate
 from emsbox.metering.energy import CounterState, EnergyCounters, default_start_threshold_w
 from emsbox.metering.meter import Meter, MeterLoad, meter_loads
@@ -45,6 +45,10 @@ class CommandError(Exception):
     """A command was refused; the message says why in one line."""
 
 
+class CommandExpiredError(CommandError):
+    """A command reached the acquisition after its deadline, so it was not applied."""
+
+
 @dataclass
 class Command:
     """A change to a load's counters or tariff, from whoever asked (user, token, input)."""
@@ -53,6 +57,10 @@ class Command:
     action: Action
     requested_by: str
     tariff: int | None = None
+    # time.monotonic() after which the command is refused rather than applied: the caller
+    # stops waiting then and reports it as not applied, so it must never be applied later.
+    # CLOCK_MONOTONIC is one clock for every process of the machine.
+    deadline_s: float | None = None
     result: Future[dict[str, float | int | bool]] = field(default_factory=Future)
 
 
@@ -103,7 +111,7 @@ class LiveAcquisition:
     def __init__(
         self,
         plan: SourcePlan,
-        bus: Bus,
+        bus: Publisher,
         counters_path: Path,
         publish_interval_s: float = 1.0,
         *,
@@ -296,6 +304,11 @@ class LiveAcquisition:
                 return
             if not command.result.set_running_or_notify_cancel():
                 continue  # the caller gave up waiting: the command is not applied
+            if command.deadline_s is not None and time.monotonic() > command.deadline_s:
+                command.result.set_exception(
+                    CommandExpiredError("the load's acquisition did not answer in time")
+                )
+                continue
             load = counters.get(command.load)
             if load is None:
                 command.result.set_exception(CommandError(f"no load named {command.load!r}"))

@@ -101,6 +101,13 @@ class Catalog:
             ids = self._layouts_of_load.get(load_id, set())
             return frozenset().union(*(self._layouts[i].names for i in ids))
 
+    def layouts_of_load(self, conn: sqlite3.Connection, load_id: int) -> dict[int, Layout]:
+        """Every layout any row of the load was stored with, by id."""
+        self.refresh(conn)
+        with self._lock:
+            ids = self._layouts_of_load.get(load_id, set())
+            return {i: self._layouts[i] for i in sorted(ids)}
+
     def layout_id(self, conn: sqlite3.Connection, load_id: int, layout: Layout) -> int:
         """The id of ``layout`` for the load, created if new (writer only, in its transaction)."""
         with self._lock:

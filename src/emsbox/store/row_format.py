@@ -236,17 +236,6 @@ def concatenate(blocks: Sequence[RowBlock]) -> RowBlock:
 
 
 StoredRow = tuple[int, int, int, bytes]  # (bucket start s, layout id, covered µs, data)
-# Read only this much of each blob when only counters are wanted: it holds every counter.
-COUNTERS_PREFIX_BYTES = 8 * len(COUNTER_NAMES)
-
-
-def _record_type(layout: Layout, size: int) -> np.dtype[np.void]:
-    """The layout's record type, or its counters alone when only a prefix of it was read."""
-    if size >= layout.dtype.itemsize:
-        return layout.dtype
-    return np.dtype(
-        {"names": ["c"], "formats": [("<f8", (len(layout.counters),))], "itemsize": size}
-    )
 
 
 def decode(
@@ -283,7 +272,7 @@ def decode(
             at = np.arange(n)
             blobs = list(data)
         wanted = row_layouts[k]
-        records = np.frombuffer(b"".join(blobs), dtype=_record_type(stored, len(blobs[0])))
+        records = np.frombuffer(b"".join(blobs), dtype=stored.dtype)
         if wanted.counters:
             src = _columns(wanted.counters, stored.counters)
             dst = _columns(wanted.counters, layout.counters)

@@ -11,13 +11,15 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from emsbox.bus import Reading
-from emsbox.service.acquisition import CommandError
+from emsbox.service.acquisition import CommandError, CommandExpiredError
 from emsbox.variables import BY_NAME
 from emsbox.web.api.deps import Installer, ServiceDep, Viewer
 from emsbox.web.api.timeparams import iso, time_range
 
 router = APIRouter(prefix="/loads", tags=["loads"])
 COMMAND_TIMEOUT_S = 5.0
+# How long past its deadline the answer to a command may take to come back.
+COMMAND_GRACE_S = 1.0
 
 
 class LoadOut(BaseModel):
@@ -230,22 +232,19 @@ async def energy(
 async def partial(load: str, body: PartialIn, service: ServiceDep, who: Installer) -> NowOut:
     """Start, stop or reset the load's partial counters; returns its counters afterwards."""
     _check_load(service, load)
-    future = service.command(load, body.action, who.label)
+    future = service.command(load, body.action, who.label, timeout_s=COMMAND_TIMEOUT_S)
     try:
-        # shield: a timeout must not cancel the future under the acquisition thread's feet.
+        # The acquisition refuses the command once its deadline has passed, so after the
+        # deadline and a grace period it is certain the command was not applied.
         counters = await asyncio.wait_for(
-            asyncio.shield(asyncio.wrap_future(future)), COMMAND_TIMEOUT_S
+            asyncio.wrap_future(future), COMMAND_TIMEOUT_S + COMMAND_GRACE_S
         )
+    except (CommandExpiredError, TimeoutError):
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the load's acquisition did not answer in time; the command was not applied",
+        ) from None
     except CommandError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except TimeoutError:
-        if not future.cancel():
-            # Already being applied: it finishes in moments, so wait for its outcome.
-            counters = await asyncio.wrap_future(future)
-        else:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                "the load's acquisition did not answer in time; the command was not applied",
-            ) from None
     t = time.time()
     return NowOut(load=load, timestamp=iso(t), timestamp_s=t, duration_s=0.0, values=counters)
