@@ -25,6 +25,7 @@ from emsbox.service.acquisition_process import (
     AcquisitionSpec,
     RemoteAcquisition,
 )
+from emsbox.sources.base import SourceError
 from emsbox.store.log import LogStore, StoreError
 from emsbox.web.accounts import AccountStore
 
@@ -105,10 +106,10 @@ class Service:
             logging.getLogger().getEffectiveLevel(),
         )
         self._process = AcquisitionProcess(spec, self.bus)
-        self._acquisitions = self._process.start()
-        for acquisition in self._acquisitions:
-            for load in acquisition.loads:
-                self._by_load[load.name] = acquisition
+        acquisitions = self._process.start()
+        by_load = {load.name: a for a in acquisitions for load in a.loads}
+        # Replaced whole, so that readers on other threads see the old set or the new one.
+        self._acquisitions, self._by_load = acquisitions, by_load
 
     def _feed_store(self) -> None:
         sub = self.bus.subscribe(maxlen=3600)
@@ -138,9 +139,9 @@ class Service:
         for name, acquisition in self._by_load.items():
             spec = next(ml for ml in acquisition.loads if ml.name == name)
             base = name if name in sources else self.config.meter.main.name
-            out.append(
-                LoadDescription(name, spec.wiring.value, sources[base], acquisition.healthy())
-            )
+            # While the meter restarts with new loads, a load may be in one set only.
+            kind = sources.get(base, "")
+            out.append(LoadDescription(name, spec.wiring.value, kind, acquisition.healthy()))
         return out
 
     def command(
@@ -188,17 +189,40 @@ class Service:
         return {"used_bytes": used, "free_bytes": shutil.disk_usage(self.data_dir).free}
 
     def replace_config(self, new: Config) -> bool:
-        """Save a validated configuration; True when it differs from the one running.
+        """Save a validated configuration and apply what can change while running.
 
-        The running parts keep the configuration they were started with until the service
-        restarts, so what the API reports always matches what runs.
+        The site and the meter (loads, wiring, sources) apply at once: the acquisition
+        process restarts with them (a second or two without readings; the counters are saved
+        and continue). The store and web sections apply at the next start; until then the
+        service reports ``restart_required``. Returns ``restart_required``. Raises SourceError,
+        saving nothing and keeping the running meter, if the new sources cannot run.
         """
         with self._lock:
+            live = self.config.model_copy(update={"site": new.site, "meter": new.meter})
+            # The simulator follows the site's local time; the site's name needs no restart.
+            old_key = (self.config.meter, self.config.site.timezone)
+            if (live.meter, live.site.timezone) != old_key:
+                self._restart_acquisition(live)
+            self.config = live
             save_file(new, self.config_path)
             self.saved_config = new
             self.restart_required = new != self.config
             log.info("configuration saved to %s", self.config_path)
             return self.restart_required
+
+    def _restart_acquisition(self, live: Config) -> None:
+        """Run the acquisition with ``live``'s site and meter; on failure, as it was."""
+        previous = self.config
+        if self._process is not None:
+            self._process.stop()
+        self.config = live
+        try:
+            self._start_acquisition()
+        except SourceError:
+            self.config = previous
+            self._start_acquisition()
+            raise
+        log.info("meter restarted with loads %s", ", ".join(self._by_load))
 
     @property
     def version(self) -> str:

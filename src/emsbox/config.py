@@ -20,6 +20,7 @@ import tomli_w
 from platformdirs import user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from emsbox.languages import Language
 from emsbox.loads import MeterConfig
 from emsbox.store.config import StoreConfig
 from emsbox.web.config import WebConfig
@@ -50,6 +51,12 @@ class SiteConfig(BaseModel):
         max_length=64,
         description="IANA time zone of the site (e.g. Europe/Rome): days, weeks and months "
         "of energy reports follow it, daylight saving time included.",
+    )
+
+    language: Language = Field(
+        default="en",
+        description="Language of the web app for users who have not chosen one, and of its "
+        "login page: en (English) or it (Italiano).",
     )
 
     @field_validator("timezone")

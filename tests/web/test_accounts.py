@@ -77,7 +77,7 @@ def test_file_is_private_wal_and_versioned(tmp_path, store, admin):
     conn = sqlite3.connect(store.path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == account_db.SCHEMA_VERSION == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == account_db.SCHEMA_VERSION == 2
         conn.execute("SELECT count(*) FROM users").fetchone()
         # While a connection is open the log files exist, with the database's own mode.
         for suffix in ("-wal", "-shm"):

@@ -188,12 +188,16 @@ def test_config_read_validate_and_save(api):
     good["site"]["name"] = "Warehouse 7"
     r = api.client.put("/api/v1/config", json=good, headers=h)
     assert r.status_code == 200, r.text
-    assert r.json()["restart_required"] is True
+    assert r.json()["restart_required"] is False  # the site applies at once
     saved = api.service.config_path.read_text()
     assert 'name = "Warehouse 7"' in saved
-    # The running service keeps its configuration until restarted; GET shows the saved one.
-    assert api.service.config.site.name != "Warehouse 7"
-    assert api.client.get("/api/v1/config", headers=h).json()["site"]["name"] == "Warehouse 7"
+    assert api.service.config.site.name == "Warehouse 7"
+    good["store"]["commit_interval_s"] = 7.0
+    r = api.client.put("/api/v1/config", json=good, headers=h)
+    assert r.status_code == 200 and r.json()["restart_required"] is True
+    # The store keeps its configuration until restarted; GET shows the saved one.
+    assert api.service.config.store.commit_interval_s != 7.0
+    assert api.client.get("/api/v1/config", headers=h).json()["store"]["commit_interval_s"] == 7.0
     assert get(api, "/api/v1/system").json()["restart_required"] is True
     schema = api.client.get("/api/v1/config/schema", headers=h).json()
     assert "site" in schema["properties"]

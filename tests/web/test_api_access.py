@@ -14,6 +14,11 @@ PASSWORD = "correct horse battery"
 ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/health"): None,
     ("POST", "/api/v1/login"): None,
+    ("GET", "/api/v1/setup"): None,
+    ("POST", "/api/v1/setup/check"): None,  # 409 once an admin exists
+    ("POST", "/api/v1/setup"): None,  # 409 once an admin exists
+    ("GET", "/api/v1/me/preferences"): "viewer",
+    ("PUT", "/api/v1/me/preferences"): "viewer",
     ("POST", "/api/v1/logout"): "viewer",
     ("GET", "/api/v1/me"): "viewer",
     ("PUT", "/api/v1/me/password"): "viewer",
@@ -39,7 +44,12 @@ ROUTES: dict[tuple[str, str], str | None] = {
 }
 ORDER = ["viewer", "installer", "admin"]
 # Routes that act on the logged-in user's own account: an API token may not use them.
-SESSION_ONLY = {("PUT", "/api/v1/me/password"), ("POST", "/api/v1/tokens")}
+SESSION_ONLY = {
+    ("PUT", "/api/v1/me/password"),
+    ("POST", "/api/v1/tokens"),
+    ("GET", "/api/v1/me/preferences"),
+    ("PUT", "/api/v1/me/preferences"),
+}
 
 
 def _routes(api):

@@ -56,6 +56,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " expires_at REAL NOT NULL)",
         "CREATE INDEX sessions_by_user ON sessions (user)",
     ),
+    (
+        # What each user chose in the web app (language, dashboards): one JSON value a key.
+        "CREATE TABLE preferences ("
+        " user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,"
+        " key TEXT NOT NULL,"
+        " value TEXT NOT NULL,"
+        " PRIMARY KEY (user, key))",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 
@@ -100,6 +102,7 @@ class AccountStore:
         self._throttle = throttle or LoginThrottle()
         # Serialises this process's writes; SQLite's lock serialises them with other processes.
         self._write_lock = threading.Lock()
+        self._admin_seen = False
         account_db.prepare(path)
         self._connections = ThreadConnections(path)
 
@@ -137,6 +140,7 @@ class AccountStore:
             # Foreign keys would cascade; deleting explicitly keeps it true even without them.
             conn.execute("DELETE FROM sessions WHERE user = ?", (user.name,))
             conn.execute("DELETE FROM tokens WHERE owner = ?", (user.name,))
+            conn.execute("DELETE FROM preferences WHERE user = ?", (user.name,))
             conn.execute("DELETE FROM users WHERE name = ?", (user.name,))
         self._throttle.forget_account(_throttle_key(name))
 
@@ -167,6 +171,31 @@ class AccountStore:
         # A new password set by an administrator also lifts a lockout.
         self._throttle.forget_account(_throttle_key(name))
 
+    def preferences(self, name: str) -> dict[str, Any]:
+        """What the user chose in the web app, by key (JSON values)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT key, value FROM preferences WHERE user = ? ORDER BY key", (name,)
+            ).fetchall()
+        return {str(k): json.loads(v) for k, v in rows}
+
+    def set_preferences(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Store ``changes`` (a value of None removes the key); returns all the user's."""
+        with self._write() as conn:
+            user = self._user_row(conn, name)
+            for key, value in changes.items():
+                if value is None:
+                    conn.execute(
+                        "DELETE FROM preferences WHERE user = ? AND key = ?", (user.name, key)
+                    )
+                else:
+                    conn.execute(
+                        "INSERT INTO preferences (user, key, value) VALUES (?, ?, ?)"
+                        " ON CONFLICT (user, key) DO UPDATE SET value = excluded.value",
+                        (user.name, key, json.dumps(value)),
+                    )
+        return self.preferences(user.name)
+
     def get_user(self, name: str) -> User | None:
         """The user named ``name`` (case-insensitive), or None."""
         with self._read() as conn:
@@ -183,6 +212,14 @@ class AccountStore:
                 "SELECT name, role, created_at, password_changed_at FROM users ORDER BY name"
             ).fetchall()
         return [User(r[0], Role(r[1]), r[2], r[3]) for r in rows]
+
+    def has_admin(self) -> bool:
+        """Whether an admin exists: until one does, the first-start setup is open."""
+        # The last admin can be neither removed nor demoted: once true, it stays true.
+        if not self._admin_seen:
+            with self._read() as conn:
+                self._admin_seen = self._admin_count(conn) > 0
+        return self._admin_seen
 
     def has_users(self) -> bool:
         """Whether any user exists (none on a fresh device: no default accounts)."""

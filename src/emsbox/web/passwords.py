@@ -2,7 +2,8 @@
 
 The rule follows NIST SP 800-63B §5.1.1: a minimum length, generous maximum, no composition
 rules (they push people to predictable patterns), Unicode normalised so the same password
-typed on two keyboards is the same password.
+typed on two keyboards is the same password, and not on a list of common passwords
+(§5.1.1.2: passwords from breach corpuses; see ``emsbox.web.common_passwords``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from emsbox.web.account_types import AccountError
+from emsbox.web.common_passwords import is_common
 
 MIN_PASSWORD_CHARS = 8  # SP 800-63B: at least 8 characters for a memorised secret
 # Long passphrases are welcome; the bound keeps request bodies small. (Argon2 first reduces any
@@ -47,6 +49,8 @@ def check_password_rule(name: str, password: str) -> None:
         raise AccountError(f"password too short: use at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
         raise AccountError(f"password too long: use at most {MAX_PASSWORD_CHARS} characters")
+    if is_common(password):
+        raise AccountError("this password is on a list of commonly used passwords: choose another")
     if password.casefold() == name.casefold():
         raise AccountError("the password must not be the user name")
 

@@ -8,20 +8,30 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from emsbox import __version__
 from emsbox.app import Service
 from emsbox.config import key_path
 from emsbox.store.log import StoreError
-from emsbox.web.api import accounts_routes, config_routes, loads, stream, system
+from emsbox.web.api import accounts_routes, config_routes, loads, setup_routes, stream, system
 from emsbox.web.api.deps import Viewer
 
 PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # The interactive docs page's library, kept in static/vendor so it works offline.
 SWAGGER = "swagger-ui-dist-5.35.0"
+# The web app loads nothing from elsewhere (it works offline) and runs no inline code.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
 
 
 def create_app(service: Service) -> FastAPI:
@@ -46,6 +56,7 @@ def create_app(service: Service) -> FastAPI:
         system.router,
         stream.router,
         accounts_routes.router,
+        setup_routes.router,
     ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(system.metrics_router)
@@ -54,8 +65,9 @@ def create_app(service: Service) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        return RedirectResponse(f"{PREFIX}/docs")
+    async def web_app() -> FileResponse:
+        # The one page of the web app; everything else it needs is under /static/app.
+        return FileResponse(STATIC_DIR / "app" / "index.html", headers=PAGE_HEADERS)
 
     @app.get(f"{PREFIX}/openapi.json", include_in_schema=False)
     async def openapi(_: Viewer) -> JSONResponse:
@@ -82,6 +94,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         body: dict[str, Any] = {"detail": exc.detail}
         if isinstance(exc.detail, dict):  # {"message", "problems"} of a refused configuration
             body = {"detail": exc.detail["message"], "problems": exc.detail["problems"]}
+            if "errors" in exc.detail:  # the same by field, for forms
+                body["errors"] = exc.detail["errors"]
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:

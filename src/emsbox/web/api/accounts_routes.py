@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, HTTPException, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from emsbox.app import Service
+from emsbox.languages import Language
 from emsbox.web.accounts import AccountError, LoginRefused, Role
-from emsbox.web.api.deps import SESSION_COOKIE, Admin, PrincipalDep, ServiceDep, Viewer
+from emsbox.web.api.deps import (
+    SESSION_COOKIE,
+    Admin,
+    Principal,
+    PrincipalDep,
+    ServiceDep,
+    Viewer,
+)
 
 router = APIRouter(tags=["accounts"])
 
@@ -104,8 +113,14 @@ async def login(
             {"Retry-After": str(max(1, round(exc.retry_after_s)))} if exc.retry_after_s else {}
         )
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=headers) from None
+    open_session(response, service, user.name)
+    return UserOut(name=user.name, role=user.role)
+
+
+def open_session(response: Response, service: Service, user: str) -> None:
+    """Start a web session for ``user``: a secure, HTTP-only, same-site cookie."""
     lifetime_s = service.config.web.session_hours * 3600.0
-    secret = service.accounts.create_session(user.name, lifetime_s)
+    secret = service.accounts.create_session(user, lifetime_s)
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -116,7 +131,6 @@ async def login(
         samesite="strict",
         path="/",
     )
-    return UserOut(name=user.name, role=user.role)
 
 
 @router.post("/logout", status_code=204, summary="Log out")
@@ -136,6 +150,33 @@ async def logout(
 async def me(who: PrincipalDep) -> MeOut:
     """The caller's name, role and how they authenticated."""
     return MeOut(name=who.name, role=who.role, user=who.user, via=who.via)
+
+
+class PreferencesIn(BaseModel):
+    """Choices of the user in the web app; a key left out stays as it is, null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language | None = Field(default=None, description="Language of the web app.")
+
+
+def _session_user(who: Principal) -> str:
+    if who.via != "session" or who.user is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "preferences belong to a logged-in user")
+    return who.user
+
+
+@router.get("/me/preferences", summary="My web app preferences")
+async def get_preferences(who: Viewer, service: ServiceDep) -> dict[str, Any]:
+    """What the logged-in user chose in the web app (language, ...)."""
+    return service.accounts.preferences(_session_user(who))
+
+
+@router.put("/me/preferences", summary="Change my web app preferences")
+async def put_preferences(body: PreferencesIn, who: Viewer, service: ServiceDep) -> dict[str, Any]:
+    """Store the given choices of the logged-in user; returns all of them."""
+    changes = body.model_dump(exclude_unset=True)
+    return service.accounts.set_preferences(_session_user(who), changes)
 
 
 @router.put("/me/password", status_code=204, summary="Change my password")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from emsbox.config import Config, ConfigError, restore_secrets, to_data, validate
 from emsbox.loads import SourceKind
+from emsbox.sources.base import SourceError
 from emsbox.web.accounts import Role
 from emsbox.web.api.deps import Installer, ServiceDep
 
@@ -82,5 +84,8 @@ async def put_config(
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"changing {section} settings needs the admin role"
             )
-    restart = service.replace_config(new)
+    try:
+        restart = await asyncio.to_thread(service.replace_config, new)
+    except SourceError as exc:
+        raise _invalid([f"meter: the new sources cannot run: {exc}"]) from None
     return ConfigSaved(saved=True, restart_required=restart, config=to_data(new, redact=True))

@@ -13,6 +13,10 @@ from emsbox.app import Service
 from emsbox.web.accounts import Role
 
 SESSION_COOKIE = "emsbox_session"
+SETUP_FIRST = (
+    "the first-start setup is not done: open the web app, or create an admin with "
+    "`emsbox user add NAME --role admin`"
+)
 
 # auto_error=False: the dependency below decides, so that either credential may be used.
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer ...`")
@@ -48,7 +52,12 @@ async def authenticate(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     session: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
-    """The caller, from a bearer token or a session cookie; 401 otherwise."""
+    """The caller, from a bearer token or a session cookie; 401 otherwise.
+
+    Until an admin exists (the first-start setup), nothing but the setup itself is served.
+    """
+    if not service.accounts.has_admin():
+        raise HTTPException(status.HTTP_403_FORBIDDEN, SETUP_FIRST)
     if bearer is not None:
         token = service.accounts.verify_token(bearer.credentials)
         if token is not None:

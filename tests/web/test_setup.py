@@ -1,0 +1,115 @@
+"""The first-start setup API: open while no admin exists, checks by field, applies, closes."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from emsbox.app import Service
+from emsbox.config import validate
+from emsbox.web.accounts import Role
+from emsbox.web.api import create_app
+from emsbox.web.api.deps import SETUP_FIRST
+
+PASSWORD = "correct horse battery"
+ANSWERS = {
+    "admin": {"name": "chief", "password": PASSWORD},
+    "site": {"name": "Depot", "timezone": "Europe/Rome", "language": "it"},
+    "meter": {
+        "main": {"wiring": "3P4W", "nominal_voltage_v": 230.0},
+        "loads": [{"name": "chiller", "module": "5A", "ct_primary_a": 250.0}],
+    },
+    "store": {"logging_interval_s": 900},
+}
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    service = Service(validate({}), tmp_path)
+    service.start()
+    try:
+        with TestClient(create_app(service), base_url="https://testserver") as client:
+            yield service, client
+    finally:
+        service.stop()
+
+
+def test_until_an_admin_exists_only_the_setup_and_health_are_served(fresh):
+    service, client = fresh
+    state = client.get("/api/v1/setup").json()
+    assert state["needed"] is True and state["site_name"] == "emsbox"
+    assert "Europe/Rome" in {c["value"] for c in state["choices"]["timezone"]}
+    assert {c["value"] for c in state["choices"]["wiring"]} >= {"1P2W", "3P4W", "3P4W-WL"}
+    assert state["defaults"]["meter"]["main"]["wiring"] == "3P4W"
+    # Even a token made on the command line opens nothing before the setup is done.
+    _, secret = service.accounts.create_token("early", Role.ADMIN, None)
+    r = client.get("/api/v1/loads", headers={"Authorization": f"Bearer {secret}"})
+    assert r.status_code == 403 and r.json()["detail"] == SETUP_FIRST
+    assert client.get("/api/v1/health").status_code == 200
+
+
+def test_check_reports_each_problem_by_its_field(fresh):
+    _, client = fresh
+    r = client.post(
+        "/api/v1/setup/check",
+        json={
+            "admin": {"name": "chief", "password": "iloveyou1"},
+            "site": {"timezone": "Mars/Olympus", "colour": "red"},
+        },
+    )
+    assert r.status_code == 200
+    errors = r.json()["errors"]
+    assert "commonly used" in errors["admin.password"]
+    assert errors["site.colour"] == "not a setting of the setup"
+    r = client.post(
+        "/api/v1/setup/check",
+        json={
+            "site": {"timezone": "Mars/Olympus"},
+            "meter": {"loads": [{"name": "a", "ct_primary_a": 0}, {"name": "Bad Name"}]},
+        },
+    )
+    errors = r.json()["errors"]
+    assert "unknown time zone" in errors["site.timezone"]
+    assert "meter.loads[0].ct_primary_a" in errors and "meter.loads[1].name" in errors
+    ok = client.post("/api/v1/setup/check", json=ANSWERS).json()
+    assert ok == {"errors": {}}
+
+
+def test_a_refused_setup_changes_nothing(fresh):
+    service, client = fresh
+    assert not service.config_path.exists()  # only `emsbox run` writes the defaults
+    bad = {**ANSWERS, "admin": {"name": "chief", "password": "short"}}
+    r = client.post("/api/v1/setup", json=bad)
+    assert r.status_code == 422 and "admin.password" in r.json()["errors"]
+    assert not service.accounts.has_users()
+    assert not service.config_path.exists()
+    r = client.post("/api/v1/setup", json={"site": {"name": "x"}})
+    assert r.status_code == 422 and "admin.name" in r.json()["errors"]
+
+
+def test_the_setup_creates_the_admin_applies_the_meter_and_closes(fresh):
+    service, client = fresh
+    r = client.post("/api/v1/setup", json=ANSWERS)
+    assert r.status_code == 201 and r.json() == {"name": "chief", "role": "admin"}
+    assert client.cookies.get("emsbox_session")  # logged in
+    assert client.get("/api/v1/me").json()["name"] == "chief"
+    saved = service.config_path.read_text()
+    assert 'timezone = "Europe/Rome"' in saved and 'name = "chiller"' in saved
+    assert service.config.site.name == "Depot"
+    # The new load is measured without a restart.
+    deadline = time.monotonic() + 30
+    while client.get("/api/v1/loads/chiller/now").status_code != 200:
+        assert time.monotonic() < deadline, "the new load never gave a reading"
+        time.sleep(0.2)
+    loads = {x["name"]: x for x in client.get("/api/v1/loads").json()}
+    assert set(loads) == {"main", "chiller"}
+    # Closed for good.
+    assert client.get("/api/v1/setup").json()["needed"] is False
+    assert client.post("/api/v1/setup", json=ANSWERS).status_code == 409
+    assert client.post("/api/v1/setup/check", json=ANSWERS).status_code == 409
+    # The admin's preferences start empty and keep what is set.
+    assert client.get("/api/v1/me/preferences").json() == {}
+    r = client.put("/api/v1/me/preferences", json={"language": "it"})
+    assert r.json() == {"language": "it"}
+    assert client.put("/api/v1/me/preferences", json={"language": "xx"}).status_code == 422
+    assert client.get("/api/v1/me/preferences").json() == {"language": "it"}
