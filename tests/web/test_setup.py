@@ -85,6 +85,11 @@ def test_a_refused_setup_changes_nothing(fresh):
     assert not service.config_path.exists()
     r = client.post("/api/v1/setup", json={"site": {"name": "x"}})
     assert r.status_code == 422 and "admin.name" in r.json()["errors"]
+    # A viewer made on the command line does not close the setup, nor lend its name.
+    service.accounts.add_user("chief", "a viewer's own password", Role.VIEWER)
+    r = client.post("/api/v1/setup", json=ANSWERS)
+    assert r.status_code == 422 and "exists already" in r.json()["errors"]["admin.name"]
+    assert not service.accounts.has_admin()
 
 
 def test_the_setup_creates_the_admin_applies_the_meter_and_closes(fresh):

@@ -222,6 +222,9 @@ def _complete(body: SetupIn, service: Service) -> str:
     with _completing:
         _refuse_when_done(service)
         config, result = _check(body, service, final=True)
+        if body.admin is not None and service.accounts.get_user(body.admin.name) is not None:
+            # A viewer or installer made on the command line before the setup.
+            result.errors.setdefault("admin.name", "a user of this name exists already")
         if result.errors or config is None or body.admin is None:
             problems = [f"{k}: {v}" for k, v in result.errors.items()]
             raise HTTPException(
@@ -235,5 +238,11 @@ def _complete(body: SetupIn, service: Service) -> str:
             raise HTTPException(
                 422, {"message": message, "problems": [message], "errors": {"meter": message}}
             ) from None
-        user = service.accounts.add_user(body.admin.name, body.admin.password, Role.ADMIN)
+        try:
+            user = service.accounts.add_user(body.admin.name, body.admin.password, Role.ADMIN)
+        except AccountError as exc:  # a user of that name was added from the command line
+            message = str(exc)
+            raise HTTPException(
+                422, {"message": message, "problems": [message], "errors": {"admin.name": message}}
+            ) from None
         return user.name
