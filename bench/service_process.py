@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from emsbox.testing.service_run import run_command, served_url
+
 EXTENSIONS = [
     "hvac",
     "lighting",
@@ -56,21 +58,12 @@ class ServiceProcess:
             self.data_dir, "token", "create", f"bench-{time.time_ns()}", "--role", "viewer"
         )
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "emsbox",
-                "run",
-                "--data-dir",
-                str(self.data_dir),
-                "--set",
-                "web.https_port=0",
+            run_command(
+                self.data_dir,
                 "--set",
                 "web.http_redirect=false",
-                "--set",
-                "web.bind_address=127.0.0.1",
                 *load_overrides(extension_loads),
-            ],
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -81,8 +74,7 @@ class ServiceProcess:
             line = self.proc.stdout.readline() if self.proc.stdout else ""
             if not line and self.proc.poll() is not None:
                 raise RuntimeError("emsbox run exited")
-            if line.startswith("web app and API: "):
-                self.url = line.split(": ", 1)[1].strip().replace("localhost", "127.0.0.1")
+            self.url = served_url(line) or ""
         cert = next(p for p in (self.data_dir / "tls").iterdir() if "key" not in p.name)
         self.ssl = ssl.create_default_context(cafile=str(cert))
         self.ssl.check_hostname = False

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emsbox.testing.service_run import run_command, served_url
+
 PASSWORD = "a long enough password"
 
 
@@ -32,21 +34,7 @@ class Running:
 
     def __init__(self, data_dir: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "emsbox",
-                "run",
-                "--data-dir",
-                str(data_dir),
-                "--set",
-                "web.https_port=0",
-                "--set",
-                "web.http_port=0",
-                "--set",
-                "web.bind_address=127.0.0.1",
-                *extra,
-            ],
+            run_command(data_dir, "--set", "web.http_port=0", *extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -62,8 +50,7 @@ class Running:
             self.lines.append(line)
             if line.startswith("plain HTTP"):
                 self.redirect = line.split(": ", 1)[1].strip().replace("localhost", "127.0.0.1")
-            if line.startswith("web app and API: "):
-                self.url = line.split(": ", 1)[1].strip().replace("localhost", "127.0.0.1")
+            self.url = served_url(line) or ""
         cert = next((data_dir / "tls").glob("*.crt*"), None) or next(
             (data_dir / "tls").glob("*cert*")
         )

@@ -12,7 +12,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -55,6 +55,28 @@ class LoadDescription:
     healthy: bool
 
 
+@dataclass(frozen=True)
+class _Measured:
+    """A load being measured: the acquisition that owns it, with what the API lists of it."""
+
+    acquisition: RemoteAcquisition
+    description: LoadDescription  # its ``healthy`` is filled in when asked
+
+
+def _measured(config: Config, acquisitions: list[RemoteAcquisition]) -> dict[str, _Measured]:
+    meter = config.meter
+    kinds = {meter.main.name: meter.main.source.kind.value}
+    kinds |= {ext.name: ext.source.kind.value for ext in meter.loads}
+    out = {}
+    for acquisition in acquisitions:
+        for load in acquisition.loads:
+            # The single-phase parts of the main meter (main_l1, ...) share its source.
+            kind = kinds.get(load.name, kinds[meter.main.name])
+            description = LoadDescription(load.name, load.wiring.value, kind, healthy=False)
+            out[load.name] = _Measured(acquisition, description)
+    return out
+
+
 class Service:
     """Every running part of emsbox, built from one configuration."""
 
@@ -68,7 +90,7 @@ class Service:
         self._lock = threading.Lock()
         self._process: AcquisitionProcess | None = None
         self._acquisitions: list[RemoteAcquisition] = []
-        self._by_load: dict[str, RemoteAcquisition] = {}
+        self._by_load: dict[str, _Measured] = {}
         self._feed: threading.Thread | None = None
         self._stopping = threading.Event()
         self.store = LogStore(data_dir / LOG_FILE, config.store)
@@ -80,7 +102,7 @@ class Service:
     def start(self) -> None:
         """Open the sources and start acquisition, the store writer and the store feed."""
         self.store.start()
-        self._start_acquisition()
+        self._start_acquisition(self.config)
         self._feed = threading.Thread(target=self._feed_store, name="store-feed", daemon=True)
         self._feed.start()
 
@@ -97,19 +119,20 @@ class Service:
             log.error("the log could not be flushed at stop: %s", exc)
         self.accounts.close()
 
-    def _start_acquisition(self) -> None:
+    def _start_acquisition(self, config: Config) -> None:
+        """Start the acquisition process with ``config``'s site and meter, then run on it."""
         spec = AcquisitionSpec(
-            self.config.meter,
+            config.meter,
             self.data_dir,
             self.data_dir / COUNTERS_FILE,
-            _utc_offset_h(self.config),
+            _utc_offset_h(config),
             logging.getLogger().getEffectiveLevel(),
         )
         self._process = AcquisitionProcess(spec, self.bus)
         acquisitions = self._process.start()
-        by_load = {load.name: a for a in acquisitions for load in a.loads}
         # Replaced whole, so that readers on other threads see the old set or the new one.
-        self._acquisitions, self._by_load = acquisitions, by_load
+        self._acquisitions, self._by_load = acquisitions, _measured(config, acquisitions)
+        self.config = config
 
     def _feed_store(self) -> None:
         sub = self.bus.subscribe(maxlen=3600)
@@ -132,17 +155,9 @@ class Service:
 
     def describe_loads(self) -> list[LoadDescription]:
         """Name, wiring, source kind and health of every load."""
-        out = []
-        sources = {self.config.meter.main.name: self.config.meter.main.source.kind.value}
-        for ext in self.config.meter.loads:
-            sources[ext.name] = ext.source.kind.value
-        for name, acquisition in self._by_load.items():
-            spec = next(ml for ml in acquisition.loads if ml.name == name)
-            base = name if name in sources else self.config.meter.main.name
-            # While the meter restarts with new loads, a load may be in one set only.
-            kind = sources.get(base, "")
-            out.append(LoadDescription(name, spec.wiring.value, kind, acquisition.healthy()))
-        return out
+        return [
+            replace(m.description, healthy=m.acquisition.healthy()) for m in self._by_load.values()
+        ]
 
     def command(
         self,
@@ -157,14 +172,14 @@ class Service:
         With ``timeout_s`` the command is refused (CommandExpiredError), never applied, once that
         long has passed without it reaching the acquisition.
         """
-        acquisition = self._by_load.get(load)
+        measured = self._by_load.get(load)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         command = Command(load, action, requested_by, tariff, deadline)
-        if acquisition is None:
+        if measured is None:
             command.result.set_running_or_notify_cancel()
             command.result.set_exception(CommandError(f"no load named {load!r}"))
             return command.result
-        return acquisition.submit(command)
+        return measured.acquisition.submit(command)
 
     def health(self) -> list[PartHealth]:
         """The health of every running part."""
@@ -200,8 +215,7 @@ class Service:
         with self._lock:
             live = self.config.model_copy(update={"site": new.site, "meter": new.meter})
             # The simulator follows the site's local time; the site's name needs no restart.
-            old_key = (self.config.meter, self.config.site.timezone)
-            if (live.meter, live.site.timezone) != old_key:
+            if (live.meter, live.site.timezone) != (self.config.meter, self.config.site.timezone):
                 self._restart_acquisition(live)
             self.config = live
             save_file(new, self.config_path)
@@ -212,15 +226,12 @@ class Service:
 
     def _restart_acquisition(self, live: Config) -> None:
         """Run the acquisition with ``live``'s site and meter; on failure, as it was."""
-        previous = self.config
         if self._process is not None:
             self._process.stop()
-        self.config = live
         try:
-            self._start_acquisition()
+            self._start_acquisition(live)
         except SourceError:
-            self.config = previous
-            self._start_acquisition()
+            self._start_acquisition(self.config)
             raise
         log.info("meter restarted with loads %s", ", ".join(self._by_load))
 

@@ -7,13 +7,14 @@ a fresh browser context (cookies, storage), so tests do not leak logins into eac
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from emsbox.testing.service_run import run_command, served_url
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The closed test network refuses Chromium's background connections; these flags stop them.
@@ -42,20 +43,7 @@ class Served:
         self.stderr_file = data_dir.with_name(data_dir.name + ".stderr")
         with self.stdout_file.open("w") as out, self.stderr_file.open("w") as err:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "emsbox",
-                    "run",
-                    "--data-dir",
-                    str(data_dir),
-                    "--set",
-                    "web.https_port=0",
-                    "--set",
-                    "web.http_port=0",
-                    "--set",
-                    "web.bind_address=127.0.0.1",
-                ],
+                run_command(data_dir, "--set", "web.http_port=0"),
                 stdout=out,
                 stderr=err,
                 text=True,
@@ -63,9 +51,8 @@ class Served:
             )
         deadline = time.monotonic() + START_DEADLINE_S
         while not self.url:
-            for line in self.stdout().splitlines():
-                if line.startswith("web app and API: "):
-                    self.url = line.split(": ", 1)[1].strip().replace("localhost", "127.0.0.1")
+            urls = (served_url(line) for line in self.stdout().splitlines())
+            self.url = next((url for url in urls if url), "")
             if self.url:
                 break
             if self.proc.poll() is not None:

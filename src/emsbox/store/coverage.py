@@ -137,19 +137,20 @@ def read_span(
     resolutions = view.resolutions
     lo, hi = math.ceil(start_s), math.ceil(end_s)
     segments = plan(bounds_of(view.conn, resolutions, load_id), resolutions, tier, lo, hi)
+    # The load's layouts once for every tier read, not once per tier.
+    layouts = {} if names is None else view.catalog.layouts_of_load(view.conn, load_id)
     blocks = []
     res = []
     for seg in segments:
         r = resolutions[seg.tier]
-        block = tables.read_block(
-            view.conn,
-            view.catalog,
-            r,
-            load_id,
-            start_s=seg.start_s,
-            end_s=seg.end_s,
-            names=names,
-        )
+        if names is None:
+            block = tables.read_block(
+                view.conn, view.catalog, r, load_id, start_s=seg.start_s, end_s=seg.end_s
+            )
+        else:
+            block = tables.read_values(
+                view.conn, r, load_id, layouts, start_s=seg.start_s, end_s=seg.end_s, names=names
+            )
         blocks.append(block)
         res.append(np.full(len(block), r, dtype=np.int64))
     if not blocks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -41,31 +42,41 @@ def read_block(
     *,
     start_s: int,
     end_s: int,
-    names: frozenset[str] | None = None,
 ) -> RowBlock:
-    """Rows of the load whose bucket starts in [start_s, end_s), decoded.
+    """Rows of the load whose bucket starts in [start_s, end_s), every value decoded."""
+    rows = fetch(conn, resolution_s, load_id, start_s, end_s)
+    return decode(rows, catalog.layouts(conn, {r[1] for r in rows}))
 
-    With ``names``, only those variables are read, and only rows stored with any of them.
+
+def read_values(
+    conn: sqlite3.Connection,
+    resolution_s: int,
+    load_id: int,
+    layouts: Mapping[int, Layout],
+    *,
+    start_s: int,
+    end_s: int,
+    names: frozenset[str],
+) -> RowBlock:
+    """The ``names`` of the load's rows whose bucket starts in [start_s, end_s).
+
+    ``layouts`` are the load's layouts by id (``Catalog.layouts_of_load``); only rows stored
+    with any of ``names`` are read.
     """
-    if names is None:
-        rows = fetch(conn, resolution_s, load_id, start_s, end_s)
-        return decode(rows, catalog.layouts(conn, {r[1] for r in rows}))
-    blocks = []
-    for layout_id, stored in catalog.layouts_of_load(conn, load_id).items():
-        wanted = stored.restricted(names)
-        if wanted.names:
-            blocks.append(
-                _read_columns(
-                    conn,
-                    resolution_s,
-                    load_id,
-                    layout_id=layout_id,
-                    stored=stored,
-                    wanted=wanted,
-                    start_s=start_s,
-                    end_s=end_s,
-                )
-            )
+    blocks = [
+        _read_columns(
+            conn,
+            resolution_s,
+            load_id,
+            layout_id=layout_id,
+            stored=stored,
+            wanted=stored.restricted(names),
+            start_s=start_s,
+            end_s=end_s,
+        )
+        for layout_id, stored in layouts.items()
+        if stored.restricted(names).names
+    ]
     if len(blocks) <= 1:
         return blocks[0] if blocks else RowBlock.empty(EMPTY_LAYOUT)
     block = concatenate(blocks)

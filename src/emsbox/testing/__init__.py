@@ -1,1 +1,1 @@
-"""Helpers for tests and plugins: in-memory sources and writers of recording files."""
+"""Helpers for tests and plugins: in-memory sources, writers of recording files, `emsbox run`."""

@@ -31,9 +31,13 @@ class ConfigSaved(BaseModel):
     config: dict[str, Any]
 
 
-def _invalid(problems: list[str]) -> HTTPException:
-    # The same shape as every validation error: one message, and the problems one by one.
-    return HTTPException(422, {"message": "; ".join(problems), "problems": problems})
+def invalid(problems: list[str], errors: dict[str, str] | None = None) -> HTTPException:
+    """422 in the shape of every validation error: one message, the problems one by one,
+    and with ``errors`` the same by field (for forms)."""
+    detail: dict[str, Any] = {"message": "; ".join(problems), "problems": problems}
+    if errors is not None:
+        detail["errors"] = errors
+    return HTTPException(422, detail)
 
 
 def recording_problems(config: Config, data_dir: Path) -> list[str]:
@@ -74,10 +78,10 @@ async def put_config(
     try:
         new = validate(data, "configuration")
     except ConfigError as exc:
-        raise _invalid(exc.problems) from None
+        raise invalid(exc.problems) from None
     problems = recording_problems(new, service.data_dir)
     if problems:
-        raise _invalid(problems)
+        raise invalid(problems)
     for section in ADMIN_SECTIONS:
         changed = getattr(new, section) != getattr(service.saved_config, section)
         if changed and not who.role.allows(Role.ADMIN):
@@ -87,5 +91,5 @@ async def put_config(
     try:
         restart = await asyncio.to_thread(service.replace_config, new)
     except SourceError as exc:
-        raise _invalid([f"meter: the new sources cannot run: {exc}"]) from None
+        raise invalid([f"meter: the new sources cannot run: {exc}"]) from None
     return ConfigSaved(saved=True, restart_required=restart, config=to_data(new, redact=True))

@@ -26,6 +26,7 @@ from emsbox.sources.base import SourceError
 from emsbox.web.account_types import check_name
 from emsbox.web.accounts import AccountError, Role
 from emsbox.web.api.accounts_routes import UserOut, open_session
+from emsbox.web.api.config_routes import invalid
 from emsbox.web.api.deps import ServiceDep
 from emsbox.web.passwords import check_password_rule
 
@@ -226,23 +227,19 @@ def _complete(body: SetupIn, service: Service) -> str:
             # A viewer or installer made on the command line before the setup.
             result.errors.setdefault("admin.name", "a user of this name exists already")
         if result.errors or config is None or body.admin is None:
-            problems = [f"{k}: {v}" for k, v in result.errors.items()]
-            raise HTTPException(
-                422,
-                {"message": "; ".join(problems), "problems": problems, "errors": result.errors},
-            )
+            raise _refused(result.errors)
         try:
             service.replace_config(config)
         except SourceError as exc:
-            message = f"the meter cannot start with these settings: {exc}"
-            raise HTTPException(
-                422, {"message": message, "problems": [message], "errors": {"meter": message}}
+            raise _refused(
+                {"meter": f"the meter cannot start with these settings: {exc}"}
             ) from None
         try:
             user = service.accounts.add_user(body.admin.name, body.admin.password, Role.ADMIN)
         except AccountError as exc:  # a user of that name was added from the command line
-            message = str(exc)
-            raise HTTPException(
-                422, {"message": message, "problems": [message], "errors": {"admin.name": message}}
-            ) from None
+            raise _refused({"admin.name": str(exc)}) from None
         return user.name
+
+
+def _refused(errors: dict[str, str]) -> HTTPException:
+    return invalid([f"{field}: {message}" for field, message in errors.items()], errors)
