@@ -119,6 +119,24 @@ def test_run_serves_https_with_users_and_tokens_from_the_cli(data_dir):
     assert oct(key.stat().st_mode & 0o777) == "0o600"
 
 
+def test_settings_saved_while_running_never_write_this_runs_overrides(data_dir):
+    run = Running(data_dir, "--set", "store.logging_interval_s=900")
+    try:
+        assert run.client.post("/api/v1/login", json={"name": "ada", "password": PASSWORD})
+        config = run.client.get("/api/v1/config").json()
+        # The settings show the file, not the overrides of this run.
+        assert config["store"]["logging_interval_s"] == 60 and config["web"]["http_port"] == 8080
+        config["site"]["name"] = "Renamed"
+        r = run.client.put("/api/v1/config", json=config)
+        assert r.status_code == 200 and r.json()["restart_required"] is False, r.text
+    finally:
+        code, err = run.stop()
+    assert code == 0, err
+    saved = (data_dir / "config.toml").read_text()
+    assert 'name = "Renamed"' in saved
+    assert "http_port = 0" not in saved and "logging_interval_s = 900" not in saved
+
+
 def test_counters_continue_across_restart_and_kill_9(data_dir):
     token = _token(data_dir)
     run = Running(data_dir)

@@ -77,12 +77,25 @@ def _measured(config: Config, acquisitions: list[RemoteAcquisition]) -> dict[str
     return out
 
 
+# The sections of the configuration that apply while running; the others at the next start.
+LIVE_SECTIONS = ("site", "meter")
+
+
 class Service:
     """Every running part of emsbox, built from one configuration."""
 
-    def __init__(self, config: Config, data_dir: Path, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        data_dir: Path,
+        config_path: Path | None = None,
+        saved: Config | None = None,
+    ) -> None:
         self.config = config  # what runs now
-        self.saved_config = config  # what the file holds: runs from the next start
+        # What the file holds, without this run's --set overrides: runs from the next start.
+        self.saved_config = saved or config
+        # The file as it was at the start: a section that differs from it needs a restart.
+        self._saved_at_start = self.saved_config
         self.data_dir = data_dir
         self.config_path = config_path or data_dir / CONFIG_FILE
         self.bus = Bus()
@@ -213,14 +226,18 @@ class Service:
         saving nothing and keeping the running meter, if the new sources cannot run.
         """
         with self._lock:
-            live = self.config.model_copy(update={"site": new.site, "meter": new.meter})
+            live = self.config.model_copy(update={s: getattr(new, s) for s in LIVE_SECTIONS})
             # The simulator follows the site's local time; the site's name needs no restart.
             if (live.meter, live.site.timezone) != (self.config.meter, self.config.site.timezone):
                 self._restart_acquisition(live)
             self.config = live
             save_file(new, self.config_path)
             self.saved_config = new
-            self.restart_required = new != self.config
+            self.restart_required = any(
+                getattr(new, section) != getattr(self._saved_at_start, section)
+                for section in type(new).model_fields
+                if section not in LIVE_SECTIONS
+            )
             log.info("configuration saved to %s", self.config_path)
             return self.restart_required
 

@@ -6,6 +6,8 @@ import json
 import sys
 import types
 import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,27 @@ def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, False
     return None, False
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting, or group of settings, of the configuration."""
+
+    path: str  # key path; "[]" after a list of groups: "meter.loads[].name"
+    owner: type[BaseModel]  # the model that declares it
+    name: str
+    group: type[BaseModel] | None  # the model of a group (or of a list's items)
+    is_list: bool
+
+
+def settings(model: type[BaseModel] = Config, prefix: str = "") -> Iterator[Setting]:
+    """Every setting and group of settings below ``model``, each group before its members."""
+    for name, field in model.model_fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        group, is_list = _model_of(field.annotation)
+        yield Setting(path, model, name, group, is_list)
+        if group is not None:
+            yield from settings(group, f"{path}[]" if is_list else path)
 
 
 def _type_name(annotation: Any) -> str:

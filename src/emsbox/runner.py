@@ -64,6 +64,17 @@ def resolve_config(
         return config, path
 
 
+def _without_overrides(path: Path, config: Config, overrides: Sequence[str]) -> Config:
+    """The file's configuration without this run's ``--set`` overrides: what the settings
+    pages edit and save, so an override made for one run is never written to the file."""
+    if not overrides:
+        return config
+    try:
+        return load_file(path)
+    except ConfigError:  # running from the backup: the file itself is invalid
+        return config
+
+
 def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> int:
     """Run the service until SIGINT or SIGTERM; return the exit status."""
     # The store's threads hold the interpreter lock while they build rows; a short switch
@@ -79,7 +90,7 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
         return EXIT_BAD_CONFIG
     try:
         server = WebServer(config.web, data_dir)
-        service = Service(config, data_dir, path)
+        service = Service(config, data_dir, path, saved=_without_overrides(path, config, overrides))
     except (StoreError, TlsError, AccountError, OSError) as exc:
         _say(" ".join(str(exc).split()))
         return EXIT_BAD_CONFIG

@@ -36,8 +36,8 @@ def test_the_best_tier_is_the_coarsest_not_wider_than_a_point(width, tier):
 
 def test_plan_prefers_one_tier_and_fills_older_and_newer_parts_from_others():
     # Oldest and newest bucket starts: retention left the 1 s tier from 7500 and the 60 s
-    # tier from 3900; every tier has data up to 10800.
-    bounds = [(7500, 10799), (3900, 10740), (0, 9900), (0, 7200)]
+    # tier from 4500 (whole buckets of the next tier); every tier has data up to 10800.
+    bounds = [(7500, 10799), (4500, 10740), (0, 9900), (0, 7200)]
     # Each older part starts on a boundary of the next coarser tier, so its rows are whole.
     assert plan(bounds, RES, 0, 0, 10800) == [
         Segment(2, 0, 4500),
@@ -61,8 +61,11 @@ def test_plan_reads_the_newest_part_from_finer_tiers():
 def test_plan_keeps_the_oldest_rows_of_a_tier_the_coarser_one_does_not_hold():
     # A minute old store: the 1 s tier starts mid-minute, nothing is rolled up yet.
     assert plan([(190, 197), None, None, None], RES, 0, 138, 198) == [Segment(0, 190, 198)]
-    # Retention cut the 1 s tier mid-minute; the minute tier holds that minute whole.
+    # Logging began mid-minute: the minute tier's first row sums up the same 1 s rows.
     bounds = [(190, 400), (180, 360), None, None]
+    assert plan(bounds, RES, 0, 0, 401) == [Segment(0, 190, 401)]
+    # Retention deleted whole minutes of the 1 s tier; the minute tier serves those.
+    bounds = [(240, 400), (180, 360), None, None]
     assert plan(bounds, RES, 0, 0, 401) == [Segment(1, 180, 240), Segment(0, 240, 401)]
 
 

@@ -43,12 +43,13 @@ def test_retention_deletes_exactly_the_expired_rows_of_each_tier(tmp_path):
     store.flush()
     # 10 s tier: kept while bucket + 10 > now − 1 h, i.e. from T0 + 7500.
     assert [r[1] for r in rows(path, 10)] == list(range(T0 + 7500, T0 + 10800, 10))
-    # 60 s tier: kept while bucket + 60 > now − 2 h, i.e. from T0 + 3900.
-    assert [r[1] for r in rows(path, 60)] == list(range(T0 + 3900, T0 + 10800, 60))
+    # 60 s tier: expired while bucket + 60 <= now − 2 h, i.e. before T0 + 3900, but only whole
+    # hours of the next tier go: kept from T0 + 3600.
+    assert [r[1] for r in rows(path, 60)] == list(range(T0 + 3600, T0 + 10800, 60))
     assert [r[1] for r in rows(path, 3600)] == [T0, T0 + 3600, T0 + 7200]
     stats = store.stats()
     assert [t.rows for t in stats.tiers] == [count(path, r) for r in (10, 60, 3600)]
-    assert [t.oldest_s for t in stats.tiers] == [T0 + 7500, T0 + 3900, T0]
+    assert [t.oldest_s for t in stats.tiers] == [T0 + 7500, T0 + 3600, T0]
     assert [t.newest_s for t in stats.tiers] == [T0 + 10790, T0 + 10740, T0 + 7200]
     store.close()
 
@@ -61,17 +62,12 @@ def test_a_range_older_than_a_tier_keeps_is_read_from_the_coarser_tiers(tmp_path
     h = store.history("main", ["p_sys"], T0, T0 + HOURS * 3600, HOURS * 360)
     assert h.tier_resolution_s == 10
     s = h.series["p_sys"]
-    # The hour rows before the minute tier's first whole hour, minutes up to the 10 s tier.
-    expected_t = [
-        T0,
-        T0 + 3600,
-        *range(T0 + 7200, T0 + 7500, 60),
-        *range(T0 + 7500, T0 + 10800, 10),
-    ]
+    # The hour row before the minute tier's first row, minutes up to the 10 s tier.
+    expected_t = [T0, *range(T0 + 3600, T0 + 7500, 60), *range(T0 + 7500, T0 + 10800, 10)]
     assert list(s.t) == expected_t
-    assert list(s.avg[:2]) == [29.5, 89.5]  # mean minute of each hour
-    assert list(s.min[:2]) == [0.0, 60.0] and list(s.max[:2]) == [59.0, 119.0]
-    assert list(s.avg[2:4]) == [120.0, 121.0]
+    assert s.avg[0] == 29.5  # mean minute of the hour
+    assert (s.min[0], s.max[0]) == (0.0, 59.0)
+    assert list(s.avg[1:3]) == [60.0, 61.0]
     assert s.avg[-1] == 179.0
     store.close()
 
@@ -82,8 +78,9 @@ def test_retention_works_in_small_batches_until_done(tmp_path, monkeypatch):
     store = open_store(path, CFG, FakeClock(T0 + HOURS * 3600 + 300))
     fill(store)
     store.flush()  # no writer thread: one pass, one batch per tier
-    assert count(path, 10) == HOURS * 360 - 100
-    assert count(path, 60) == HOURS * 60 - 65
+    # The batch of 100 rows (1000 s) ends on the last whole minute: 96 rows.
+    assert count(path, 10) == HOURS * 360 - 96
+    assert count(path, 60) == HOURS * 60 - 60  # the first whole hour
     store.start()  # the writer keeps going while there is a backlog
     deadline = time.monotonic() + 10.0
     while count(path, 10) > 330 and time.monotonic() < deadline:
@@ -121,4 +118,31 @@ def test_a_tier_kept_forever_is_never_trimmed(tmp_path, hours):
     store.flush()
     assert len(rows(path, 3600)) == HOURS
     assert rows(path, 10) == []
+    store.close()
+
+
+def test_a_coarse_bucket_larger_than_a_batch_goes_in_one_piece(tmp_path, monkeypatch):
+    monkeypatch.setattr(writer, "BATCH_ROWS", 100)
+    path = tmp_path / "log.db"
+    # 10 s rows, rolled up by the hour: an hour holds 360 rows, more than a batch.
+    store = open_store(path, config((10, 1.0), (3600, None)), FakeClock(T0 + HOURS * 3600 + 300))
+    fill(store)
+    store.flush()
+    # One pass: the first expired hour goes whole, the second waits for the next batch.
+    assert rows(path, 10)[0][1] == T0 + 3600
+    store.close()
+
+
+def test_history_of_a_store_begun_mid_minute_keeps_its_first_seconds(tmp_path):
+    path = tmp_path / "log.db"
+    store = open_store(path, config((10, 1.0), (60, None)), FakeClock(T0 + 200))
+    # Logging began 30 s into a minute; that minute is rolled up from the same rows.
+    for i in range(3, 18):
+        store.submit(reading(T0 + 10 * (i + 1), {"p_sys": float(i)}, duration=10.0))
+    store.flush()
+    assert [r[1] for r in rows(path, 60)] == [T0, T0 + 60, T0 + 120]
+    h = store.history("main", ["p_sys"], T0, T0 + 180, 100)
+    assert h.tier_resolution_s == 10
+    # Every 10 s row, the first minute's included.
+    assert list(h.series["p_sys"].avg) == [float(i) for i in range(3, 18)]
     store.close()

@@ -7,6 +7,7 @@ once it is done (login, logout, the live dashboard, language, a phone screen).
 import re
 
 from playwright.sync_api import Page, expect
+from ui_support import overflow, screenshot
 
 ADMIN = "admin"
 PASSWORD = "a long enough password"
@@ -67,6 +68,7 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     page.fill("#meter\\.loads\\[0\\]\\.ct_primary_a", "-5")
     page.click("button[type=submit]")
     expect(page.locator("#meter\\.loads\\[0\\]\\.ct_primary_a-error")).to_be_visible()
+    screenshot(page, "wizard-loads")
     page.fill("#meter\\.loads\\[0\\]\\.ct_primary_a", "200")
     page.click("text=Back")
     expect(page.locator(".step")).to_have_text("Step 3 of 6")
@@ -79,6 +81,7 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     page.select_option("#store\\.logging_interval_s", "900")
     page.click("button[type=submit]")
     expect(page.locator(".step")).to_have_text("Step 6 of 6")
+    screenshot(page, "wizard-summary")
     expect(page.locator("dl.summary")).to_contain_text("hvac (3P4W, 5A, 200 A)")
     expect(page.locator("dl.summary")).to_contain_text("Europe/Rome")
     expect(page.locator("dl.summary")).to_contain_text("15 min")
@@ -87,12 +90,15 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     # A live dashboard of the new site, with the new load (applied without a restart).
     expect(page.locator(".topbar h1")).to_have_text("Rooftop plant", timeout=30_000)
     expect(page.locator(".tab[data-load=hvac]")).to_be_visible(timeout=30_000)
-    power = page.locator(".tile[data-variable=p_sys] output")
-    expect(power).to_have_text(re.compile(r"\d"), timeout=30_000)
+    # The site's dashboard: every load at a glance.
+    overview = page.locator(".loads-table tr[data-load=hvac] td[data-variable=p_sys]")
+    expect(overview).to_have_text(re.compile(r"\d"), timeout=30_000)
     first = page.locator(".status").inner_text()
     expect(page.locator(".status")).not_to_have_text(first, timeout=10_000)  # it updates
     page.click(".tab[data-load=hvac]")
     expect(page.locator(".tab[data-load=hvac]")).to_have_attribute("aria-pressed", "true")
+    power = page.locator(".tile[data-variable=p_sys] output")
+    expect(power).to_have_text(re.compile(r"\d"), timeout=30_000)
     expect(page.locator("table.phases td[data-variable=i_l1]")).to_have_text(re.compile(r"\d"))
     assert _number(power.inner_text()) > 0
 
@@ -127,13 +133,12 @@ def test_a_wrong_password_is_refused_then_login_and_logout(page, served):
 
 def test_the_dashboard_fits_a_phone_screen(phone_page, served):
     _login(phone_page, served.url)
+    phone_page.click(".tab[data-load=main]")
     expect(phone_page.locator(".tile[data-variable=p_sys] output")).to_have_text(
         re.compile(r"\d"), timeout=30_000
     )
-    overflow = phone_page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"the page is {overflow} px wider than the phone's screen"
+    wider = overflow(phone_page)
+    assert wider <= 0, f"the page is {wider} px wider than the phone's screen"
 
 
 def test_each_user_chooses_the_language_and_it_is_remembered(page, served):
@@ -141,6 +146,7 @@ def test_each_user_chooses_the_language_and_it_is_remembered(page, served):
     expect(page.locator("#logout")).to_have_text("Log out")
     page.select_option("#language", "it")
     expect(page.locator("#logout")).to_have_text("Esci")
+    page.click(".tab[data-load=main]")
     expect(page.locator(".tile[data-variable=p_sys] .tile-label")).to_have_text("Potenza attiva")
     page.reload()
     expect(page.locator("#logout")).to_have_text("Esci")

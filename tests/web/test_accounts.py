@@ -262,6 +262,13 @@ def test_set_password_changes_it_and_ends_sessions(store, admin, clock):
         store.set_password("ada", "short")
 
 
+def test_a_user_changing_their_password_keeps_their_own_session_only(store, admin):
+    mine, other = store.create_session("ada", 3600), store.create_session("ada", 3600)
+    store.set_password("ada", "a brand new one", keep_session=mine)
+    assert store.verify_session(mine).name == "ada"
+    assert store.verify_session(other) is None
+
+
 def test_password_equal_to_name_is_refused_on_change(store):
     store.add_user("longname1", PASSWORD, Role.ADMIN)
     with pytest.raises(AccountError, match="must not be the user name"):

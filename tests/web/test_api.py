@@ -274,6 +274,7 @@ def test_users_and_tokens_through_the_api(api):
         json={"password": "another good one", "current_password": PASSWORD},
     )
     assert r.status_code == 204
+    assert c.get("/api/v1/me").json()["name"] == "eve"  # this session stays
     c.cookies.clear()
     assert c.delete("/api/v1/users/eve", headers=h).status_code == 204
     assert c.delete("/api/v1/users/eve", headers=h).status_code == 400

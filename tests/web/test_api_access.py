@@ -14,6 +14,7 @@ PASSWORD = "correct horse battery"
 ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/health"): None,
     ("POST", "/api/v1/login"): None,
+    ("GET", "/api/v1/session"): None,
     ("GET", "/api/v1/setup"): None,
     ("POST", "/api/v1/setup/check"): None,  # 409 once an admin exists
     ("POST", "/api/v1/setup"): None,  # 409 once an admin exists
@@ -31,6 +32,7 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/v1/config"): "installer",
     ("GET", "/api/v1/config/schema"): "installer",
     ("GET", "/api/v1/system"): "viewer",
+    ("GET", "/api/v1/variables"): "viewer",
     ("GET", "/api/v1/stream"): "viewer",
     ("GET", "/metrics"): "viewer",
     ("GET", "/api/v1/users"): "admin",

@@ -1,4 +1,8 @@
-"""The web app's languages: every string in each, and every key the pages use exists."""
+"""The web app's languages: every string in each, and every key the pages use exists.
+
+Strings live in one file per part of the app, ``i18n/<language>/<part>.json``; a key's prefix
+names its part's file, so two parts can never define the same key.
+"""
 
 import json
 import re
@@ -7,10 +11,29 @@ from pathlib import Path
 from emsbox.languages import LANGUAGES
 
 APP = Path(__file__).resolve().parents[2] / "src" / "emsbox" / "web" / "static" / "app"
+# The parts i18n.js loads, read from it so that a new part cannot be forgotten here.
+NAMESPACES = json.loads(
+    re.search(r"NAMESPACES = (\[[^\]]*\])", (APP / "i18n.js").read_text()).group(1)
+)
+
+
+def _part(code, ns):
+    return json.loads((APP / "i18n" / code / f"{ns}.json").read_text(encoding="utf-8"))
 
 
 def _strings(code):
-    return json.loads((APP / "i18n" / f"{code}.json").read_text(encoding="utf-8"))
+    merged = {}
+    for ns in NAMESPACES:
+        part = _part(code, ns)
+        assert not set(part) & set(merged), (code, ns, sorted(set(part) & set(merged)))
+        merged |= part
+    return merged
+
+
+def test_every_part_has_a_file_in_every_language_and_nothing_else():
+    for code in LANGUAGES:
+        files = {p.stem for p in (APP / "i18n" / code).glob("*.json")}
+        assert files == set(NAMESPACES), code
 
 
 def test_every_language_has_every_string():
@@ -30,10 +53,13 @@ def test_every_key_the_pages_use_is_translated():
     for script in APP.glob("*.js"):
         text = script.read_text(encoding="utf-8")
         called |= set(re.findall(r"\bt\(\"([\w.]+)\"", text))
-        # Keys also stand in tables (the dashboard's tiles) as plain string literals.
+        # Keys also stand in tables (the dashboard's tiles) as plain string literals, or are
+        # composed from a prefix (t(`role.${name}`)): such prefixes count as used.
         quoted |= set(re.findall(r"\"([a-z]+\.[\w.]+)\"", text))
+        quoted |= {p + "*" for p in re.findall(r"\bt\(`([\w.]+)\$\{", text)}
     assert called, "no t(...) calls found"
     missing = called - set(_strings("en"))
     assert not missing
-    unused = set(_strings("en")) - called - quoted
+    prefixes = tuple(q[:-1] for q in quoted if q.endswith("*"))
+    unused = {k for k in set(_strings("en")) - called - quoted if not k.startswith(prefixes)}
     assert not unused, f"strings no page uses: {sorted(unused)}"

@@ -1,7 +1,8 @@
 """Which tier's rows serve which part of a time range, and reading them as one block.
 
 A query prefers one tier (the best for its resolution). Where that tier has no rows for the
-older part of the range because retention deleted them, the next coarser tier serves that part
+older part of the range because retention deleted them (always whole buckets of the next
+coarser tier), the next coarser tier serves that part
 (and the next, further back); where it has none yet for the newest part because its buckets
 have not closed, the next finer tier serves it (and the next). Parts meet on bucket
 boundaries of the coarser tier involved, so no time is counted twice.
@@ -44,16 +45,11 @@ def plan(
     n = len(resolutions)
     segments: list[Segment] = []
 
-    def own_start(j: int, oldest: int) -> int:
-        # Where tier j takes over from the next coarser one: its oldest row, moved on to the
-        # end of the coarse bucket holding it when the coarser tier has that bucket whole.
-        if oldest <= start_s:
-            return start_s
-        if j + 1 < n and (coarse := bounds[j + 1]) is not None:
-            holding = oldest // resolutions[j + 1] * resolutions[j + 1]
-            if coarse[0] <= holding <= coarse[1]:
-                return _ceil_to(oldest, resolutions[j + 1])
-        return oldest
+    def own_start(oldest: int) -> int:
+        # A tier takes over from the next coarser one at its oldest row: retention deletes
+        # only whole buckets of the coarser tier, so from there on the tier holds all of them
+        # (it starts mid-bucket only where logging itself began).
+        return max(oldest, start_s)
 
     covered_to = start_s
     cut: int | None  # the older part [start_s, cut) still needs a coarser tier
@@ -61,7 +57,7 @@ def plan(
     if main is None:
         cut = end_s
     else:
-        s = own_start(k, main[0])
+        s = own_start(main[0])
         e = min(end_s, main[1] + resolutions[k])
         if s < e:
             segments.append(Segment(k, s, e))
@@ -77,7 +73,7 @@ def plan(
         # Rows that end by the cut (those starting before it, rounded down to this tier), or
         # every row starting in the range when no finer tier serves any of it.
         to = end_s if cut >= end_s else cut // resolutions[j] * resolutions[j]
-        s = own_start(j, b[0])
+        s = own_start(b[0])
         if s < to:
             older.append(Segment(j, s, to))
             covered_to = max(covered_to, min(to, b[1] + resolutions[j]))

@@ -334,13 +334,17 @@ class LogWriter:
                 limit = expiry_limit(now, res, self._retention[k])
                 if limit is None:
                     continue
+                whole: int | None = None
                 if k + 1 < len(self._res):
                     # Never delete what the next tier has not rolled up yet.
                     through = st.rolled_through[k + 1]
                     if through is None:
                         continue
                     limit = min(limit, through)
-                deleted = delete_expired(self._conn, res, st.load_id, limit, BATCH_ROWS)
+                    whole = self._res[k + 1]
+                deleted, more = delete_expired(
+                    self._conn, res, st.load_id, limit, BATCH_ROWS, whole_s=whole
+                )
                 counts[(res, st.load_id)] -= deleted
-                backlog |= deleted >= BATCH_ROWS
+                backlog |= more
         return backlog

@@ -154,8 +154,9 @@ class AccountStore:
             conn.execute("UPDATE users SET role = ? WHERE name = ?", (role.value, user.name))
         return User(user.name, role, user.created_at, user.password_changed_at)
 
-    def set_password(self, name: str, password: str) -> None:
-        """Set a user's password and end their sessions (their API tokens stay valid)."""
+    def set_password(self, name: str, password: str, keep_session: str | None = None) -> None:
+        """Set a user's password and end their sessions but ``keep_session`` (the one of the
+        user changing it), if given; their API tokens stay valid."""
         with self._read() as conn:
             user = self._user_row(conn, name)
         check_password_rule(user.name, password)
@@ -167,7 +168,10 @@ class AccountStore:
             ).rowcount
             if updated == 0:
                 raise AccountError(f"no user named {name!r}")
-            conn.execute("DELETE FROM sessions WHERE user = ?", (user.name,))
+            conn.execute(
+                "DELETE FROM sessions WHERE user = ? AND secret_sha256 != ?",
+                (user.name, _digest(keep_session) if keep_session else ""),
+            )
         # A new password set by an administrator also lifts a lockout.
         self._throttle.forget_account(_throttle_key(name))
 

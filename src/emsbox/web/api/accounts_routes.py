@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Cookie, HTTPException, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emsbox.app import Service
 from emsbox.languages import Language
+from emsbox.variables import BY_NAME
 from emsbox.web.accounts import AccountError, LoginRefused, Role
 from emsbox.web.api.deps import (
     SESSION_COOKIE,
@@ -146,10 +147,74 @@ async def logout(
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
+class SessionOut(BaseModel):
+    """The web login this browser holds, if any."""
+
+    user: MeOut | None = Field(description="The logged-in user, or null.")
+
+
+@router.get("/session", response_model=SessionOut, summary="This browser's login, if any")
+async def current_session(
+    service: ServiceDep,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> SessionOut:
+    """The user of the session cookie, or null: the web app asks this before anyone logs in,
+    so not being logged in is an answer here, not an error (no authentication needed)."""
+    if session is None or not service.accounts.has_admin():
+        return SessionOut(user=None)
+    user = service.accounts.verify_session(session)
+    if user is None:
+        return SessionOut(user=None)
+    return SessionOut(user=MeOut(name=user.name, role=user.role, user=user.name, via="session"))
+
+
 @router.get("/me", response_model=MeOut, summary="Who am I")
 async def me(who: PrincipalDep) -> MeOut:
     """The caller's name, role and how they authenticated."""
     return MeOut(name=who.name, role=who.role, user=who.user, via=who.via)
+
+
+WidgetKind = Literal[
+    "overview",
+    "tiles",
+    "value",
+    "gauge",
+    "phases",
+    "thd",
+    "counters",
+    "live_chart",
+    "history_chart",
+    "energy_chart",
+]
+
+
+class WidgetIn(BaseModel):
+    """One widget of a dashboard: what it shows of which load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: WidgetKind
+    load: str = Field(default="", max_length=64, description="Empty for the site's overview.")
+    vars: list[str] = Field(default_factory=list, max_length=8, description="Variable names.")
+    range: Literal["hour", "day", "week", "month", "year"] | None = None
+    period: Literal["day", "month"] | None = None
+
+    @field_validator("vars")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in BY_NAME]
+        if unknown:
+            raise ValueError(f"unknown variable {unknown[0]!r}")
+        return names
+
+
+class DashboardIn(BaseModel):
+    """A dashboard arranged by a user: a name and its widgets in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=40)
+    widgets: list[WidgetIn] = Field(default_factory=list, max_length=24)
 
 
 class PreferencesIn(BaseModel):
@@ -158,6 +223,9 @@ class PreferencesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     language: Language | None = Field(default=None, description="Language of the web app.")
+    dashboards: list[DashboardIn] | None = Field(
+        default=None, max_length=20, description="The user's own dashboards, in order."
+    )
 
 
 def _session_user(who: Principal) -> str:
@@ -181,9 +249,14 @@ async def put_preferences(body: PreferencesIn, who: Viewer, service: ServiceDep)
 
 @router.put("/me/password", status_code=204, summary="Change my password")
 async def change_own_password(
-    body: PasswordIn, request: Request, who: Viewer, service: ServiceDep
+    body: PasswordIn,
+    request: Request,
+    who: Viewer,
+    service: ServiceDep,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> None:
-    """Change the caller's own password (needs the current one; ends other sessions)."""
+    """Change the caller's own password (needs the current one); the user's other sessions
+    end, this one stays."""
     if who.via != "session" or who.user is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "log in as the user to change a password")
     try:
@@ -196,7 +269,9 @@ async def change_own_password(
     except LoginRefused:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong") from None
     try:
-        await asyncio.to_thread(service.accounts.set_password, who.user, body.password)
+        await asyncio.to_thread(
+            service.accounts.set_password, who.user, body.password, keep_session=session
+        )
     except AccountError as exc:
         raise _refusal(exc) from None
 

@@ -33,11 +33,22 @@ class ConfigSaved(BaseModel):
 
 def invalid(problems: list[str], errors: dict[str, str] | None = None) -> HTTPException:
     """422 in the shape of every validation error: one message, the problems one by one,
-    and with ``errors`` the same by field (for forms)."""
-    detail: dict[str, Any] = {"message": "; ".join(problems), "problems": problems}
-    if errors is not None:
-        detail["errors"] = errors
+    and ``errors``, the same by field for forms (by default read from the problems)."""
+    detail: dict[str, Any] = {
+        "message": "; ".join(problems),
+        "problems": problems,
+        "errors": by_field(problems) if errors is None else errors,
+    }
     return HTTPException(422, detail)
+
+
+def by_field(problems: list[str]) -> dict[str, str]:
+    """The problems (``key.path: reason``) by key path, for forms; the first one per path."""
+    errors: dict[str, str] = {}
+    for problem in problems:
+        key, sep, reason = problem.partition(": ")
+        errors.setdefault(key if sep else "(top level)", reason if sep else problem)
+    return errors
 
 
 def recording_problems(config: Config, data_dir: Path) -> list[str]:

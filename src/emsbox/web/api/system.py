@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 from fastapi import APIRouter
@@ -10,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from emsbox.variables import BY_NAME, Kind
+from emsbox.web import netinfo
 from emsbox.web.api.deps import ServiceDep, Viewer
 
 router = APIRouter(tags=["system"])
@@ -30,11 +32,21 @@ class PartOut(BaseModel):
     detail: str
 
 
+class AddressOut(BaseModel):
+    """One network address of the device."""
+
+    interface: str
+    address: str
+
+
 class SystemOut(BaseModel):
-    """Version, uptime, storage use and the health of every part."""
+    """Version, uptime, network, storage use and the health of every part."""
 
     version: str
     site: str
+    hostname: str
+    time_s: float = Field(description="The device's clock, seconds since the Unix epoch.")
+    addresses: list[AddressOut] = Field(description="Network addresses, loopback left out.")
     uptime_s: float
     data_dir: str
     data_dir_used_bytes: int
@@ -53,13 +65,18 @@ async def health(service: ServiceDep) -> HealthOut:
 
 @router.get("/system", response_model=SystemOut, summary="System details")
 async def system(service: ServiceDep, _: Viewer) -> SystemOut:
-    """Version, uptime, data directory use and health of every running part."""
+    """Version, uptime, addresses, data directory use and health of every running part."""
     usage = await asyncio.to_thread(service.data_dir_usage)
     parts = await asyncio.to_thread(service.health)
+    addresses = await asyncio.to_thread(netinfo.addresses)
+    now = time.time()
     return SystemOut(
         version=service.version,
         site=service.config.site.name,
-        uptime_s=time.time() - service.started_at,
+        hostname=socket.gethostname(),
+        time_s=now,
+        addresses=[AddressOut(interface=i, address=a) for i, a in addresses],
+        uptime_s=now - service.started_at,
         data_dir=str(service.data_dir),
         data_dir_used_bytes=usage["used_bytes"],
         data_dir_free_bytes=usage["free_bytes"],

@@ -1,182 +1,377 @@
-// The default dashboard of each load: live value tiles and a per-phase table, updated from the
-// live stream (server-sent events) as each reading arrives, at least every second.
+// Dashboards: a default one per load (main values, gauges, live power chart, per-phase table)
+// and the user's own, arranged from widgets and saved on the device per user
+// (``dashboards`` of GET/PUT /api/v1/me/preferences).
 
-import { api } from "./api.js";
+import { ApiError } from "./api.js";
 import { h, replace } from "./dom.js";
-import { LANGUAGES, language, num, setLanguage, t } from "./i18n.js";
+import { dateTime, t } from "./i18n.js";
+import * as live from "./live.js";
+import { variable, label } from "./variables.js";
+import { KINDS, PERIODS, RANGES, mountWidget, widgetTitle } from "./widgets.js";
 
-// Tiles: label key, variable, unit, decimals, scale (W → kW).
-const TILES = [
-  ["dash.power", "p_sys", "kW", 2, 1e-3],
-  ["dash.reactive", "q_sys", "kvar", 2, 1e-3],
-  ["dash.apparent", "s_sys", "kVA", 2, 1e-3],
-  ["dash.pf", "pf_sys", "", 3, 1],
-  ["dash.voltage", "v_ln_sys", "V", 1, 1],
-  ["dash.current", "i_sys", "A", 2, 1],
-  ["dash.frequency", "freq", "Hz", 2, 1],
-  ["dash.import", "kwh_imp", "kWh", 1, 1],
-  ["dash.export", "kwh_exp", "kWh", 1, 1],
-];
-// Per-phase rows: label key, variable prefix, unit, decimals, scale.
-const PHASE_ROWS = [
-  ["dash.voltage", "v", "V", 1, 1],
-  ["dash.current", "i", "A", 2, 1],
-  ["dash.power", "p", "kW", 2, 1e-3],
-  ["dash.pf", "pf", "", 3, 1],
-  ["dash.thd_v", "thd_v", "%", 1, 1],
-  ["dash.thd_i", "thd_i", "%", 1, 1],
-];
-const PHASES = ["l1", "l2", "l3"];
+/** The default dashboard of a load. */
+function defaultWidgets(load) {
+  return [
+    { kind: "tiles", load },
+    { kind: "gauge", load, vars: ["p_sys"] },
+    { kind: "gauge", load, vars: ["pf_sys"] },
+    { kind: "live_chart", load, vars: ["p_sys", "q_sys"] },
+    { kind: "phases", load },
+  ];
+}
 
-/** Show the dashboard; ``ctx`` holds the user (``me``), the site name and ``boot``. */
-export async function showDashboard(root, ctx) {
-  const loads = await api("GET", "/loads");
-  let selected = loads.length ? loads[0].name : null;
-  const latest = {};
-  let source = null;
+/** The default dashboard of the site: every load at a glance, the main load's power and energy. */
+function siteWidgets(app) {
+  const main = app.loads[0]?.name;
+  return [
+    { kind: "overview" },
+    ...(main
+      ? [
+          { kind: "live_chart", load: main, vars: ["p_sys"] },
+          { kind: "energy_chart", load: main, period: "day" },
+        ]
+      : []),
+  ];
+}
+
+/** The dashboard page: the site's (``#/dashboard``), a load's (``?load=<name>``) or the user's own (``?board=<index>``). */
+export async function render(main, app, params) {
+  const boards = structuredClone(app.preferences.dashboards || []);
+  const board = params.has("board") ? Number(params.get("board")) : null;
+  const own = board !== null && boards[board] ? boards[board] : null;
+  const load = own ? null : params.get("load");
+  let editing = params.get("edit") === "1" && own !== null;
+  let mounted = [];
 
   const status = h("p", { class: "status", role: "status" }, t("dash.waiting"));
-  const content = h("section", { class: "dashboard" });
+  const showUpdated = (reading) => {
+    status.textContent = t("dash.updated", { time: dateTime(reading.timestamp_s, { timeStyle: "medium" }) });
+  };
+  const known = live.latestOf(load);
+  if (known) showUpdated(known);
+  const stopStatus = live.subscribe((reading) => {
+    if (!load || reading.load === load) showUpdated(reading);
+  });
 
-  function tile([label, name, unit, decimals, scale], values) {
-    const value = values[name];
+  const tabs = h(
+    "nav",
+    { class: "tabs", "aria-label": t("dash.boards") },
+    h(
+      "a",
+      { class: "tab site", href: "#/dashboard", dataset: { site: "" }, "aria-pressed": String(!own && !load) },
+      app.site,
+    ),
+    app.loads.map((l) =>
+      h(
+        "a",
+        {
+          class: "tab",
+          href: `#/dashboard?load=${encodeURIComponent(l.name)}`,
+          dataset: { load: l.name },
+          "aria-pressed": String(!own && l.name === load),
+        },
+        l.name,
+      ),
+    ),
+    boards.map((b, i) =>
+      h(
+        "a",
+        {
+          class: "tab own",
+          href: `#/dashboard?board=${i}`,
+          dataset: { board: i },
+          "aria-pressed": String(own !== null && i === board),
+        },
+        b.name,
+      ),
+    ),
+    h("button", { type: "button", class: "tab add-board", onclick: addBoard }, `+ ${t("dash.new_board")}`),
+  );
+  const grid = h("div", { class: "widgets" });
+  const tools = h("div", { class: "board-tools" });
+
+  async function save() {
+    await app.savePreferences({ dashboards: boards });
+  }
+
+  async function addBoard() {
+    boards.push({
+      name: t("dash.board_name", { n: boards.length + 1 }),
+      widgets: [{ kind: "tiles", load: app.loads[0]?.name || "main" }],
+    });
+    try {
+      await save();
+    } catch (error) {
+      boards.pop();
+      status.textContent = error.message;
+      return;
+    }
+    app.navigate("dashboard", { board: boards.length - 1, edit: 1 });
+  }
+
+  function draw() {
+    for (const m of mounted) m.stop();
+    mounted = [];
+    const widgets = own ? own.widgets : load ? defaultWidgets(load) : siteWidgets(app);
+    replace(
+      grid,
+      widgets.map((spec, i) => {
+        const body = h("div", { class: "widget-body" });
+        const card = h(
+          "section",
+          { class: `widget${KINDS[spec.kind]?.wide ? " wide" : ""}`, dataset: { kind: spec.kind } },
+          h("header", {}, h("h2", {}, widgetTitle(spec)), editing ? widgetButtons(i, widgets.length) : null),
+          body,
+        );
+        mounted.push(mountWidget(body, app, spec));
+        return card;
+      }),
+      own && !own.widgets.length ? h("p", { class: "muted" }, t("dash.empty")) : null,
+    );
+    replace(tools, own ? boardTools() : null);
+  }
+
+  function widgetButtons(i, count) {
+    const move = async (delta) => {
+      const [spec] = own.widgets.splice(i, 1);
+      own.widgets.splice(i + delta, 0, spec);
+      await save();
+      draw();
+    };
     return h(
       "div",
-      { class: "tile", dataset: { variable: name } },
-      h("span", { class: "tile-label" }, t(label)),
+      { class: "widget-edit" },
       h(
-        "span",
-        { class: "tile-value" },
-        h("output", {}, num(typeof value === "number" ? value * scale : NaN, decimals)),
-        unit ? h("small", {}, ` ${unit}`) : null,
+        "button",
+        {
+          type: "button",
+          class: "icon move-up",
+          disabled: i === 0,
+          "aria-label": t("dash.move_up"),
+          title: t("dash.move_up"),
+          onclick: () => move(-1),
+        },
+        "↑",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "icon move-down",
+          disabled: i === count - 1,
+          "aria-label": t("dash.move_down"),
+          title: t("dash.move_down"),
+          onclick: () => move(1),
+        },
+        "↓",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "icon remove-widget",
+          "aria-label": t("dash.remove_widget"),
+          title: t("dash.remove_widget"),
+          onclick: async () => {
+            own.widgets.splice(i, 1);
+            await save();
+            draw();
+          },
+        },
+        "✕",
       ),
     );
   }
 
-  function phaseTable(values) {
-    const phases = PHASES.filter((p) => `v_${p}` in values || `i_${p}` in values);
-    if (!phases.length) return null;
+  function boardTools() {
+    if (!editing) {
+      return h(
+        "button",
+        {
+          type: "button",
+          class: "secondary edit-board",
+          onclick: () => {
+            editing = true;
+            draw();
+          },
+        },
+        t("dash.edit"),
+      );
+    }
+    const name = h("input", { id: "board-name", value: own.name, maxlength: 40, required: true });
+    const error = h("p", { class: "form-error", role: "alert" });
     return h(
-      "table",
-      { class: "phases" },
-      h("caption", {}, t("dash.phases")),
-      h("thead", {}, h("tr", {}, h("th", {}, t("dash.phase")), phases.map((p) => h("th", {}, p.toUpperCase())))),
+      "div",
+      { class: "card editor" },
       h(
-        "tbody",
-        {},
-        PHASE_ROWS.filter(([, prefix]) => phases.some((p) => `${prefix}_${p}` in values)).map(
-          ([label, prefix, unit, decimals, scale]) =>
-            h(
-              "tr",
-              {},
-              h("th", {}, unit ? `${t(label)} (${unit})` : t(label)),
-              phases.map((p) => {
-                const value = values[`${prefix}_${p}`];
-                return h(
-                  "td",
-                  { dataset: { variable: `${prefix}_${p}` } },
-                  num(typeof value === "number" ? value * scale : NaN, decimals),
-                );
-              }),
-            ),
+        "form",
+        {
+          class: "inline",
+          onsubmit: async (event) => {
+            event.preventDefault();
+            own.name = name.value.trim() || own.name;
+            await save();
+            title.textContent = own.name;
+            tabs.querySelector(`[data-board="${board}"]`).textContent = own.name;
+          },
+        },
+        h("label", { for: "board-name" }, t("dash.board")),
+        name,
+        h("button", { type: "submit", class: "secondary" }, t("dash.rename")),
+      ),
+      widgetForm(error),
+      error,
+      h(
+        "div",
+        { class: "actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary delete-board",
+            onclick: async () => {
+              boards.splice(board, 1);
+              await save();
+              app.navigate("dashboard", {});
+            },
+          },
+          t("dash.delete_board"),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "primary done",
+            onclick: () => {
+              editing = false;
+              history.replaceState(null, "", `#/dashboard?board=${board}`);
+              draw();
+            },
+          },
+          t("dash.done"),
         ),
       ),
     );
   }
 
-  function draw() {
-    const reading = latest[selected];
-    const load = loads.find((l) => l.name === selected);
-    if (!reading) {
-      replace(content, load && !load.healthy ? h("p", { class: "warning" }, t("dash.unhealthy")) : null);
-      return;
-    }
-    const values = reading.values;
-    replace(
-      content,
-      h("div", { class: "tiles" }, TILES.filter(([, name]) => name in values).map((x) => tile(x, values))),
-      phaseTable(values),
+  function widgetForm(error) {
+    const kind = h(
+      "select",
+      { id: "widget-kind" },
+      Object.entries(KINDS).map(([k, v]) => h("option", { value: k }, t(v.label))),
     );
-    const time = new Date(reading.timestamp_s * 1000).toLocaleTimeString(language() === "it" ? "it-IT" : "en-GB");
-    status.textContent = t("dash.updated", { time });
-    status.classList.remove("offline");
-  }
+    const loadSelect = h(
+      "select",
+      { id: "widget-load" },
+      app.loads.map((l) => h("option", { value: l.name }, l.name)),
+    );
+    const vars = h("select", { id: "widget-vars", multiple: true, size: 6 });
+    const range = h(
+      "select",
+      { id: "widget-range" },
+      RANGES.map((r) => h("option", { value: r, selected: r === "day" }, t(`range.${r}`))),
+    );
+    const period = h(
+      "select",
+      { id: "widget-period" },
+      PERIODS.map((p) => h("option", { value: p }, t(`period.${p}`))),
+    );
+    const varsField = h(
+      "div",
+      {},
+      h("label", { for: "widget-vars" }, t("dash.variables")),
+      vars,
+      h("p", { class: "hint" }, t("dash.variables_hint")),
+    );
+    const rangeField = h("div", {}, h("label", { for: "widget-range" }, t("dash.range")), range);
+    const periodField = h("div", {}, h("label", { for: "widget-period" }, t("dash.period")), period);
+    const loadField = h("div", {}, h("label", { for: "widget-load" }, t("dash.load")), loadSelect);
 
-  function connect() {
-    source = new EventSource("/api/v1/stream");
-    source.addEventListener("reading", (event) => {
-      const reading = JSON.parse(event.data);
-      latest[reading.load] = reading;
-      if (reading.load === selected) draw();
-    });
-    source.onerror = () => {
-      status.textContent = t("dash.offline");
-      status.classList.add("offline");
-    };
-  }
+    function refresh() {
+      const k = KINDS[kind.value];
+      // The variables the chosen load has now (from its latest reading), counters and states left out for charts.
+      const values = live.latestOf(loadSelect.value)?.values || {};
+      const names = Object.keys(values).filter((n) => {
+        const v = variable(n);
+        return v && v.kind !== "state" && (k.vars === 1 || v.kind === "instantaneous");
+      });
+      const chosen = new Set([...vars.selectedOptions].map((o) => o.value));
+      replace(
+        vars,
+        names.map((n) => h("option", { value: n, selected: chosen.has(n) }, label(n))),
+      );
+      vars.multiple = k.vars > 1;
+      vars.size = k.vars > 1 ? 6 : 1;
+      varsField.hidden = !k.vars;
+      loadField.hidden = Boolean(k.site);
+      rangeField.hidden = !k.range;
+      periodField.hidden = !k.period;
+    }
+    kind.addEventListener("change", refresh);
+    loadSelect.addEventListener("change", refresh);
+    refresh();
 
-  const tabs = h(
-    "nav",
-    { class: "tabs", "aria-label": t("nav.loads") },
-    loads.map((load) =>
-      h(
-        "button",
-        {
-          type: "button",
-          class: "tab",
-          "aria-pressed": String(load.name === selected),
-          dataset: { load: load.name },
-          onclick: (event) => {
-            selected = load.name;
-            for (const b of tabs.querySelectorAll(".tab")) b.setAttribute("aria-pressed", String(b === event.currentTarget));
-            draw();
-          },
+    return h(
+      "form",
+      {
+        class: "widget-form",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          error.textContent = "";
+          const k = KINDS[kind.value];
+          const spec = k.site ? { kind: kind.value } : { kind: kind.value, load: loadSelect.value };
+          if (k.vars) {
+            spec.vars = [...vars.selectedOptions].map((o) => o.value);
+            if (!spec.vars.length) {
+              error.textContent = t("dash.choose_variable");
+              return;
+            }
+            if (spec.vars.length > k.vars) {
+              error.textContent = t("dash.too_many", { n: k.vars });
+              return;
+            }
+          }
+          if (k.range) spec.range = range.value;
+          if (k.period) spec.period = period.value;
+          own.widgets.push(spec);
+          try {
+            await save();
+          } catch (e) {
+            own.widgets.pop();
+            error.textContent = e instanceof ApiError ? e.message : String(e);
+            return;
+          }
+          draw();
         },
-        load.name,
+      },
+      h("h3", {}, t("dash.add_widget")),
+      h(
+        "div",
+        { class: "form-grid" },
+        h("div", {}, h("label", { for: "widget-kind" }, t("dash.kind")), kind),
+        loadField,
+        varsField,
+        rangeField,
+        periodField,
       ),
-    ),
-  );
+      h("button", { type: "submit", class: "primary add-widget" }, t("dash.add_widget")),
+    );
+  }
 
-  const languages = h(
-    "select",
-    {
-      id: "language",
-      "aria-label": t("nav.language"),
-      onchange: async (event) => {
-        await api("PUT", "/me/preferences", { language: event.target.value });
-        await setLanguage(event.target.value);
-        source?.close();
-        showDashboard(root, ctx);
-      },
-    },
-    Object.entries(LANGUAGES).map(([code, label]) => h("option", { value: code, selected: code === language() }, label)),
-  );
-
-  const logout = h(
-    "button",
-    {
-      type: "button",
-      class: "secondary",
-      id: "logout",
-      onclick: async () => {
-        source?.close();
-        await api("POST", "/logout");
-        ctx.boot();
-      },
-    },
-    t("nav.logout"),
-  );
-
+  const title = h("h2", { class: "board-title" }, own?.name);
+  const unhealthy = app.loads.find((l) => l.name === load && !l.healthy);
   replace(
-    root,
-    h(
-      "header",
-      { class: "topbar" },
-      h("h1", {}, ctx.site),
-      h("div", { class: "user" }, h("span", { class: "who" }, ctx.me.name), languages, logout),
-    ),
-    h("main", {}, tabs, status, content),
+    main,
+    tabs,
+    own ? title : null,
+    unhealthy && !own ? h("p", { class: "warning" }, t("dash.unhealthy")) : null,
+    status,
+    tools,
+    grid,
   );
   draw();
-  connect();
+  return () => {
+    stopStatus();
+    for (const m of mounted) m.stop();
+  };
 }

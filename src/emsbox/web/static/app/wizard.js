@@ -57,9 +57,7 @@ export function showWizard(root, setup, done) {
     return h(
       "select",
       { onchange: (e) => onchange(e.target.value) },
-      options.map((o) =>
-        h("option", { value: o.value, selected: String(o.value) === String(value) }, o.label),
-      ),
+      options.map((o) => h("option", { value: o.value, selected: String(o.value) === String(value) }, o.label)),
     );
   }
 
@@ -116,7 +114,11 @@ export function showWizard(root, setup, done) {
   function siteStep() {
     return [
       h("h2", {}, t("wizard.site.title")),
-      field("site.name", t("wizard.site.name"), input(answers.site.name, (v) => (answers.site.name = v))),
+      field(
+        "site.name",
+        t("wizard.site.name"),
+        input(answers.site.name, (v) => (answers.site.name = v)),
+      ),
       field(
         "site.timezone",
         t("wizard.site.timezone"),
@@ -174,7 +176,11 @@ export function showWizard(root, setup, done) {
         "fieldset",
         { class: "load", dataset: { index: i } },
         h("legend", {}, `${i + 1}. ${load.name || ""}`),
-        field(key("name"), t("wizard.loads.name"), input(load.name, (v) => (load.name = v.trim()))),
+        field(
+          key("name"),
+          t("wizard.loads.name"),
+          input(load.name, (v) => (load.name = v.trim())),
+        ),
         field(
           key("wiring"),
           t("wizard.meter.wiring"),
@@ -303,9 +309,7 @@ export function showWizard(root, setup, done) {
       h(
         "div",
         { class: "actions" },
-        index > 0
-          ? h("button", { type: "button", class: "secondary", onclick: back }, t("common.back"))
-          : h("span"),
+        index > 0 ? h("button", { type: "button", class: "secondary", onclick: back }, t("common.back")) : h("span"),
         h("button", { type: "submit", class: "primary" }, last ? t("common.finish") : t("common.next")),
       ),
     );
