@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from emsbox import config_doc
+from emsbox.gateways.modbus import map_export
 from emsbox.variables_doc import variables_table
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -18,3 +20,17 @@ def test_every_doc_link_points_to_an_existing_file():
             target = part.split(")")[0]
             if target.endswith(".md") and "://" not in target:
                 assert (DOCS / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_configuration_doc_lists_every_setting():
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    assert text.endswith(config_doc.MARKER + "\n" + config_doc.configuration_tables()), (
+        "run: python -m emsbox.config_doc docs/configuration.md"
+    )
+
+
+def test_modbus_doc_has_the_current_register_maps():
+    text = (DOCS / "modbus.md").read_text(encoding="utf-8")
+    assert text.endswith(map_export.MARKER + "\n" + map_export.as_markdown()), (
+        "run: python -m emsbox.gateways.modbus.map_export docs/modbus.md"
+    )

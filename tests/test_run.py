@@ -3,6 +3,7 @@ users and tokens from the command line, clean stops, restarts and kill -9."""
 
 import os
 import signal
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emsbox.runner import MODBUS_PREFIX
 from emsbox.testing.service_run import run_command, served_url
 
 PASSWORD = "a long enough password"
@@ -229,3 +231,41 @@ def test_invalid_configuration_is_refused_or_falls_back_to_the_last_valid_one(tm
     code, err = run.stop()
     assert "gone.csv" in err and "running with the previous configuration" in err
     assert code == 0
+
+
+MODBUS_ON = ("--set", "modbus.tcp_enabled=true", "--set", "modbus.bind_address=127.0.0.1")
+
+
+def test_run_serves_modbus_when_enabled_and_runs_on_when_its_port_is_taken(data_dir):
+    token = _token(data_dir)
+    run = Running(data_dir, *MODBUS_ON, "--set", "modbus.tcp_port=0")
+    try:
+        (line,) = [x for x in run.lines if x.startswith(MODBUS_PREFIX)]
+        port = int(line.rsplit(":", 1)[1])
+        run.wait_for_reading(token)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"\x00\x01\x00\x00\x00\x06\x01\x03\x9c\x40\x00\x02")
+            assert sock.recv(64) == b"\x00\x01\x00\x00\x00\x07\x01\x03\x04SunS"
+    finally:
+        code, err = run.stop()
+    assert code == 0, err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        run = Running(data_dir, *MODBUS_ON, "--set", f"modbus.tcp_port={busy}")
+        try:
+            # The meter and the web app run; the health says what does not.
+            run.wait_for_reading(token)
+            assert not any(x.startswith(MODBUS_PREFIX) for x in run.lines)
+            assert run.client.get("/api/v1/health").json()["status"] == "degraded"
+            system = run.client.get(
+                "/api/v1/system", headers={"Authorization": f"Bearer {token}"}
+            ).json()
+            (modbus,) = system["gateways"]
+            assert modbus["enabled"] and not modbus["healthy"]
+            assert f"cannot listen on 127.0.0.1:{busy}" in modbus["detail"]
+        finally:
+            code, err = run.stop()
+        assert code == 0, err
+        assert f"modbus: cannot listen on 127.0.0.1:{busy}" in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import threading
 import time
 from concurrent.futures import Future
@@ -19,6 +20,8 @@ from pathlib import Path
 from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
+from emsbox.gateways.modbus.image import Identity, LoadRating
+from emsbox.gateways.modbus.server import ListenError, ModbusGateway
 from emsbox.service.acquisition import Action, Command, CommandError
 from emsbox.service.acquisition_process import (
     AcquisitionProcess,
@@ -78,7 +81,38 @@ def _measured(config: Config, acquisitions: list[RemoteAcquisition]) -> dict[str
 
 
 # The sections of the configuration that apply while running; the others at the next start.
-LIVE_SECTIONS = ("site", "meter")
+LIVE_SECTIONS = ("site", "meter", "modbus")
+
+
+class GatewayError(Exception):
+    """A gateway cannot run as configured; ``key`` is the setting at fault."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class GatewayState:
+    """A protocol server: whether it is enabled, works, and a one-line detail."""
+
+    name: str
+    enabled: bool
+    healthy: bool
+    detail: str
+
+
+def _ratings(config: Config) -> list[LoadRating]:
+    return [LoadRating(*rating) for rating in config.meter.ratings()]
+
+
+def device_serial() -> str:
+    """A short identifier of this device: from the machine id, else the host name."""
+    try:
+        machine = Path("/etc/machine-id").read_text(encoding="ascii").strip()
+    except OSError:
+        machine = ""
+    return machine[:12] if machine else socket.gethostname()[:12]
 
 
 class Service:
@@ -109,6 +143,9 @@ class Service:
         self.store = LogStore(data_dir / LOG_FILE, config.store)
         self.accounts = AccountStore(data_dir / ACCOUNTS_FILE)
         self.restart_required = False
+        self.modbus = ModbusGateway(self.bus)
+        self._identity = Identity(__version__, device_serial())
+        self._modbus_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -118,10 +155,12 @@ class Service:
         self._start_acquisition(self.config)
         self._feed = threading.Thread(target=self._feed_store, name="store-feed", daemon=True)
         self._feed.start()
+        self._serve_modbus_or_report()
 
     def stop(self) -> None:
         """Stop acquisition (saving counters), then commit everything to the store."""
         self._stopping.set()
+        self.modbus.stop()
         if self._process is not None:
             self._process.stop()
         if self._feed is not None:
@@ -209,6 +248,7 @@ class Service:
         recent = stats.last_error_s is not None and time.time() - stats.last_error_s < 60.0
         detail = f"last error: {stats.last_error}" if stats.last_error else "logging"
         parts.append(PartHealth("store", not recent, detail))
+        parts += [PartHealth(g.name, g.healthy, g.detail) for g in self.gateways() if g.enabled]
         return parts
 
     def data_dir_usage(self) -> dict[str, int]:
@@ -219,17 +259,23 @@ class Service:
     def replace_config(self, new: Config) -> bool:
         """Save a validated configuration and apply what can change while running.
 
-        The site and the meter (loads, wiring, sources) apply at once: the acquisition
-        process restarts with them (a second or two without readings; the counters are saved
-        and continue). The store and web sections apply at the next start; until then the
-        service reports ``restart_required``. Returns ``restart_required``. Raises SourceError,
-        saving nothing and keeping the running meter, if the new sources cannot run.
+        The site, the meter (loads, wiring, sources) and the Modbus gateway apply at once: the
+        acquisition process restarts with them (a second or two without readings; the
+        counters are saved and continue). The store and web sections apply at the next start;
+        until then the service reports ``restart_required``. Returns ``restart_required``.
+        Raises SourceError if the new sources cannot run, GatewayError if the Modbus server
+        cannot listen as configured: then nothing is saved and what ran before runs on.
         """
         with self._lock:
             live = self.config.model_copy(update={s: getattr(new, s) for s in LIVE_SECTIONS})
+            self._apply_modbus(live)
             # The simulator follows the site's local time; the site's name needs no restart.
             if (live.meter, live.site.timezone) != (self.config.meter, self.config.site.timezone):
-                self._restart_acquisition(live)
+                try:
+                    self._restart_acquisition(live)
+                except SourceError:
+                    self._serve_modbus_or_report()
+                    raise
             self.config = live
             save_file(new, self.config_path)
             self.saved_config = new
@@ -240,6 +286,32 @@ class Service:
             )
             log.info("configuration saved to %s", self.config_path)
             return self.restart_required
+
+    def _apply_modbus(self, config: Config) -> None:
+        """Serve Modbus as ``config`` says; GatewayError, keeping what ran, if it cannot."""
+        try:
+            self.modbus.apply(config.modbus, _ratings(config), self._identity)
+        except ListenError as exc:
+            raise GatewayError("modbus.tcp_port", str(exc)) from None
+        self._modbus_error = None
+
+    def _serve_modbus_or_report(self) -> None:
+        """Serve Modbus as the running configuration says, or report why it cannot."""
+        try:
+            self._apply_modbus(self.config)
+        except GatewayError as exc:
+            # The meter and the web app run on; the fault shows in the health and diagnostics.
+            self._modbus_error = str(exc)
+            log.error("modbus: %s", exc)
+
+    def gateways(self) -> list[GatewayState]:
+        """Every protocol server, enabled or not."""
+        enabled = self.config.modbus.tcp_enabled
+        if self._modbus_error is not None:
+            return [GatewayState("Modbus TCP", enabled, False, self._modbus_error)]
+        health = self.modbus.health()
+        detail = health.detail if health is not None else "off"
+        return [GatewayState("Modbus TCP", enabled, health is not None or not enabled, detail)]
 
     def _restart_acquisition(self, live: Config) -> None:
         """Run the acquisition with ``live``'s site and meter; on failure, as it was."""

@@ -20,6 +20,7 @@ import tomli_w
 from platformdirs import user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.languages import Language
 from emsbox.loads import MeterConfig
 from emsbox.store.config import StoreConfig
@@ -84,6 +85,7 @@ class Config(BaseModel):
     meter: MeterConfig = Field(default_factory=MeterConfig, description="Loads and sources.")
     store: StoreConfig = Field(default_factory=StoreConfig, description="The data logger.")
     web: WebConfig = Field(default_factory=WebConfig, description="The web server.")
+    modbus: ModbusConfig = Field(default_factory=ModbusConfig, description="The Modbus gateway.")
 
 
 def default_data_dir() -> Path:

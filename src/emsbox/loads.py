@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from emsbox.samples import Wiring
 
 MAX_EXTENSION_LOADS = 10
+# The main meter's inputs are connected directly, up to Imax 65 A (the datasheet's current
+# inputs); a CT is rated to carry 120 % of its primary current (IEC 61869-2 extended rating).
+MAIN_MAX_CURRENT_A = 65.0
+CT_OVERLOAD = 1.2
+# The highest voltage the meter expects, relative to the nominal one (+15 % and a margin).
+VOLTAGE_OVERLOAD = 1.2
 LoadName = Annotated[
     str,
     Field(
@@ -164,3 +170,12 @@ class MeterConfig(BaseModel):
     def load_names(self) -> list[str]:
         """Every load's name: the main meter's first, then the extension loads'."""
         return [*self.main.load_names(), *(load.name for load in self.loads)]
+
+    def ratings(self) -> list[tuple[str, Wiring, float, float]]:
+        """Every load's name, wiring, largest current (A) and largest L-N voltage (V)."""
+        v_max = self.main.nominal_voltage_v * VOLTAGE_OVERLOAD
+        main_wiring = Wiring.SINGLE_PHASE if self.main.as_single_phase_loads else self.main.wiring
+        out = [(n, main_wiring, MAIN_MAX_CURRENT_A, v_max) for n in self.main.load_names()]
+        for load in self.loads:
+            out.append((load.name, load.wiring, load.ct_primary_a * CT_OVERLOAD, v_max))
+        return out

@@ -64,6 +64,9 @@ def resolve_config(
         return config, path
 
 
+MODBUS_PREFIX = "Modbus TCP: "
+
+
 def _without_overrides(path: Path, config: Config, overrides: Sequence[str]) -> Config:
     """The file's configuration without this run's ``--set`` overrides: what the settings
     pages edit and save, so an override made for one run is never written to the file."""
@@ -121,6 +124,8 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
         print("no user yet: create one with `emsbox user add NAME --role admin`", flush=True)
     if server.redirect_url is not None:
         print(f"plain HTTP (redirects to HTTPS): {server.redirect_url}", flush=True)
+    if service.modbus.address is not None:
+        print(f"{MODBUS_PREFIX}{service.modbus.address[0]}:{service.modbus.address[1]}", flush=True)
     print(f"web app and API: {server.url}", flush=True)
     app = create_app(service)
     # What start-up made lives as long as the process: keep the cyclic collector from walking

@@ -1,8 +1,10 @@
 """The settings pages in Chromium against a real `emsbox run`: from the schema, saved for real."""
 
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -245,3 +247,52 @@ def test_a_viewer_has_no_settings(page, ready):
     expect(page).to_have_url(re.compile(r"#/dashboard$"))
     assert page.request.get(f"{ready.url}api/v1/config").status == 403
     assert page.request.get(f"{ready.url}api/v1/config/schema").status == 403
+
+
+def test_modbus_is_turned_on_from_its_section_and_its_maps_download(page, ready):
+    login(page, ready)
+    problems = PageProblems(page)
+    open_section(page, ready, "modbus")
+    expect(page.locator(esc("modbus.tcp_enabled"))).not_to_be_checked()
+    page.check(esc("modbus.tcp_enabled"))
+    page.fill(esc("modbus.bind_address"), "127.0.0.1")
+    page.fill(esc("modbus.tcp_port"), "0")
+    page.click("#settings-save")
+    expect(page.locator("#settings-dirty")).to_have_text("No unsaved changes")
+    screenshot(page, "settings-modbus")
+    with client(ready) as admin:
+        gateway = admin.get("/system").json()["gateways"][0]
+    assert gateway["enabled"] and gateway["healthy"], gateway
+    port = re.search(r":(\d+),", gateway["detail"]).group(1)
+    out = subprocess.run(
+        [
+            "mbpoll",
+            "-m",
+            "tcp",
+            "-p",
+            port,
+            "-1",
+            "-a",
+            "1",
+            "-r",
+            "40001",
+            "-c",
+            "2",
+            "-t",
+            "4:hex",
+            "127.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert "0x5375" in out.stdout and "0x6E53" in out.stdout, out.stdout + out.stderr
+    with page.expect_download() as download:
+        page.click("#modbus-maps a[data-map=native]")
+    assert download.value.suggested_filename == "emsbox-modbus-native.csv"
+    assert "p_sys,float32" in Path(download.value.path()).read_text()
+    page.uncheck(esc("modbus.tcp_enabled"))
+    page.click("#settings-save")
+    expect(page.locator("#settings-dirty")).to_have_text("No unsaved changes")
+    problems.assert_none()

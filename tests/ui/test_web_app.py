@@ -27,7 +27,7 @@ def _login(page: Page, url: str, password: str = PASSWORD) -> None:
 def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page, served):
     page.goto(served.url)
     expect(page.locator("h1.brand")).to_have_text("First-start setup")
-    expect(page.locator(".step")).to_have_text("Step 1 of 6")
+    expect(page.locator(".step")).to_have_text("Step 1 of 7")
 
     # Step 1: the account. A common password is refused next to its field, by the device.
     page.fill("#admin\\.name", ADMIN)
@@ -35,7 +35,7 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     page.fill("#admin\\.confirm", "password")
     page.click("button[type=submit]")
     expect(page.locator("#admin\\.password-error")).to_contain_text("commonly used passwords")
-    expect(page.locator(".step")).to_have_text("Step 1 of 6")
+    expect(page.locator(".step")).to_have_text("Step 1 of 7")
     page.fill("#admin\\.password", PASSWORD)
     page.fill("#admin\\.confirm", PASSWORD + "x")
     page.click("button[type=submit]")
@@ -45,13 +45,13 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     page.click("button[type=submit]")
 
     # Step 2: the site.
-    expect(page.locator(".step")).to_have_text("Step 2 of 6")
+    expect(page.locator(".step")).to_have_text("Step 2 of 7")
     page.fill("#site\\.name", "Rooftop plant")
     page.select_option("#site\\.timezone", "Europe/Rome")
     page.click("button[type=submit]")
 
     # Step 3: the main meter; an out-of-range voltage is refused with the model's reason.
-    expect(page.locator(".step")).to_have_text("Step 3 of 6")
+    expect(page.locator(".step")).to_have_text("Step 3 of 7")
     page.select_option("#meter\\.main\\.wiring", "3P4W")
     page.fill("#meter\\.main\\.nominal_voltage_v", "600")
     page.click("button[type=submit]")
@@ -60,7 +60,7 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     page.click("button[type=submit]")
 
     # Step 4: an extension load, with a way back that keeps what was typed.
-    expect(page.locator(".step")).to_have_text("Step 4 of 6")
+    expect(page.locator(".step")).to_have_text("Step 4 of 7")
     expect(page.locator(".empty")).to_be_visible()
     page.click(".add-load")
     page.fill("#meter\\.loads\\[0\\]\\.name", "hvac")
@@ -71,20 +71,31 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     screenshot(page, "wizard-loads")
     page.fill("#meter\\.loads\\[0\\]\\.ct_primary_a", "200")
     page.click("text=Back")
-    expect(page.locator(".step")).to_have_text("Step 3 of 6")
+    expect(page.locator(".step")).to_have_text("Step 3 of 7")
     page.click("button[type=submit]")
     expect(page.locator("#meter\\.loads\\[0\\]\\.name")).to_have_value("hvac")
     page.click("button[type=submit]")
 
-    # Step 5: the logging interval; step 6: the summary, then finish.
-    expect(page.locator(".step")).to_have_text("Step 5 of 6")
+    # Step 5: the logging interval.
+    expect(page.locator(".step")).to_have_text("Step 5 of 7")
     page.select_option("#store\\.logging_interval_s", "900")
     page.click("button[type=submit]")
-    expect(page.locator(".step")).to_have_text("Step 6 of 6")
+
+    # Step 6: the protocol servers, all off until turned on; Modbus TCP on any free port.
+    expect(page.locator(".step")).to_have_text("Step 6 of 7")
+    expect(page.locator("#modbus\\.tcp_enabled")).not_to_be_checked()
+    expect(page.locator("#modbus\\.tcp_port")).to_be_hidden()
+    page.check("#modbus\\.tcp_enabled")
+    page.fill("#modbus\\.tcp_port", "0")
+    page.click("button[type=submit]")
+
+    # Step 7: the summary, then finish.
+    expect(page.locator(".step")).to_have_text("Step 7 of 7")
     screenshot(page, "wizard-summary")
     expect(page.locator("dl.summary")).to_contain_text("hvac (3P4W, 5A, 200 A)")
     expect(page.locator("dl.summary")).to_contain_text("Europe/Rome")
     expect(page.locator("dl.summary")).to_contain_text("15 min")
+    expect(page.locator("dl.summary")).to_contain_text("on, port 0")
     page.click("button[type=submit]")
 
     # A live dashboard of the new site, with the new load (applied without a restart).
@@ -104,6 +115,8 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
 
     setup = page.request.get(f"{served.url}api/v1/setup").json()
     assert setup["needed"] is False and setup["site_name"] == "Rooftop plant"
+    (modbus,) = page.request.get(f"{served.url}api/v1/system").json()["gateways"]
+    assert modbus["enabled"] and modbus["healthy"], modbus
 
 
 def test_the_wizard_cannot_run_again_and_a_new_visitor_gets_the_login(page, served):

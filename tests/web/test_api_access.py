@@ -33,6 +33,8 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/config/schema"): "installer",
     ("GET", "/api/v1/system"): "viewer",
     ("GET", "/api/v1/variables"): "viewer",
+    ("GET", "/api/v1/modbus/maps"): "viewer",
+    ("GET", "/api/v1/modbus/maps/{name}.csv"): "viewer",
     ("GET", "/api/v1/stream"): "viewer",
     ("GET", "/metrics"): "viewer",
     ("GET", "/api/v1/users"): "admin",

@@ -1,5 +1,6 @@
 """The first-start setup API: open while no admin exists, checks by field, applies, closes."""
 
+import socket
 import time
 
 import pytest
@@ -118,3 +119,27 @@ def test_the_setup_creates_the_admin_applies_the_meter_and_closes(fresh):
     assert r.json() == {"language": "it"}
     assert client.put("/api/v1/me/preferences", json={"language": "xx"}).status_code == 422
     assert client.get("/api/v1/me/preferences").json() == {"language": "it"}
+
+
+def test_the_setup_turns_the_modbus_server_on_or_says_why_it_cannot(fresh):
+    service, client = fresh
+    state = client.get("/api/v1/setup").json()
+    assert state["defaults"]["modbus"] == {"tcp_enabled": False, "tcp_port": 502}
+    checked = client.post("/api/v1/setup/check", json={"modbus": {"bind_address": "::"}})
+    assert checked.json()["errors"] == {"modbus.bind_address": "not a setting of the setup"}
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        busy = {**ANSWERS, "modbus": {"tcp_enabled": True, "tcp_port": taken.getsockname()[1]}}
+        r = client.post("/api/v1/setup", json=busy)
+    assert r.status_code == 422
+    assert "cannot listen on 0.0.0.0" in r.json()["errors"]["modbus.tcp_port"]
+    assert not service.accounts.has_admin() and service.modbus.address is None
+    r = client.post(
+        "/api/v1/setup", json={**ANSWERS, "modbus": {"tcp_enabled": True, "tcp_port": 0}}
+    )
+    assert r.status_code == 201, r.text
+    assert service.modbus.address is not None
+    with socket.create_connection(("127.0.0.1", service.modbus.address[1]), timeout=5) as sock:
+        sock.sendall(b"\x00\x01\x00\x00\x00\x06\x01\x03\x9c\x40\x00\x02")  # 2 registers at 40000
+        assert sock.recv(64) == b"\x00\x01\x00\x00\x00\x07\x01\x03\x04SunS"

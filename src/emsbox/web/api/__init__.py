@@ -20,6 +20,7 @@ from emsbox.web.api import (
     accounts_routes,
     config_routes,
     loads,
+    modbus_routes,
     setup_routes,
     stream,
     system,
@@ -67,6 +68,7 @@ def create_app(service: Service) -> FastAPI:
         accounts_routes.router,
         setup_routes.router,
         variables_routes.router,
+        modbus_routes.router,
     ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(system.metrics_router)

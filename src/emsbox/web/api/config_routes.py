@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, Field
 
+from emsbox.app import GatewayError
 from emsbox.config import Config, ConfigError, restore_secrets, to_data, validate
 from emsbox.loads import SourceKind
 from emsbox.sources.base import SourceError
@@ -17,8 +18,9 @@ from emsbox.web.api.deps import Installer, ServiceDep
 
 router = APIRouter(prefix="/config", tags=["configuration"])
 
-# Sections that touch security (ports, certificates, sessions) only an admin may change.
-ADMIN_SECTIONS = ("web",)
+# Sections that touch security (ports, certificates, sessions, data served without a login)
+# only an admin may change.
+ADMIN_SECTIONS = ("web", "modbus")
 
 
 class ConfigSaved(BaseModel):
@@ -103,4 +105,6 @@ async def put_config(
         restart = await asyncio.to_thread(service.replace_config, new)
     except SourceError as exc:
         raise invalid([f"meter: the new sources cannot run: {exc}"]) from None
+    except GatewayError as exc:
+        raise invalid([f"{exc.key}: {exc}"]) from None
     return ConfigSaved(saved=True, restart_required=restart, config=to_data(new, redact=True))

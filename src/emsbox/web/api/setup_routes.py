@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from emsbox.app import Service
+from emsbox.app import GatewayError, Service
 from emsbox.config import Config, ConfigError, to_data, validate
 from emsbox.languages import LANGUAGES, NAMES
 from emsbox.loads import ExtensionModule
@@ -38,6 +38,7 @@ MAIN_KEYS = frozenset(
 )
 LOAD_KEYS = frozenset({"name", "wiring", "module", "ct_primary_a", "ct_secondary_a"})
 SITE_KEYS = frozenset({"name", "timezone", "language"})
+MODBUS_KEYS = frozenset({"tcp_enabled", "tcp_port"})
 DONE = "the first-start setup is done; log in instead"
 # One setup at a time: two browsers racing must not both create the first admin.
 _completing = threading.Lock()
@@ -78,6 +79,7 @@ class SetupIn(BaseModel):
     site: dict[str, Any] | None = None
     meter: MeterIn | None = None
     store: StoreIn | None = None
+    modbus: dict[str, Any] | None = None
 
 
 class Choice(BaseModel):
@@ -136,6 +138,9 @@ def _build(body: SetupIn, base: Config) -> tuple[Config | None, dict[str, str]]:
         data["meter"]["loads"] = body.meter.loads
     if body.store is not None and body.store.logging_interval_s is not None:
         data["store"]["logging_interval_s"] = body.store.logging_interval_s
+    if body.modbus is not None:
+        errors |= _unknown_keys("modbus", body.modbus, MODBUS_KEYS)
+        data["modbus"] = {**data["modbus"], **body.modbus}
     if errors:
         return None, errors
     try:
@@ -194,6 +199,7 @@ async def state(service: ServiceDep) -> SetupState:
                 ],
             },
             "store": {"logging_interval_s": config.store.logging_interval_s},
+            "modbus": {k: v for k, v in defaults["modbus"].items() if k in MODBUS_KEYS},
         },
         choices=_choices(config),
     )
@@ -234,6 +240,8 @@ def _complete(body: SetupIn, service: Service) -> str:
             raise _refused(
                 {"meter": f"the meter cannot start with these settings: {exc}"}
             ) from None
+        except GatewayError as exc:
+            raise _refused({exc.key: str(exc)}) from None
         try:
             user = service.accounts.add_user(body.admin.name, body.admin.password, Role.ADMIN)
         except AccountError as exc:  # a user of that name was added from the command line

@@ -32,6 +32,15 @@ class PartOut(BaseModel):
     detail: str
 
 
+class GatewayOut(BaseModel):
+    """A protocol server (Modbus TCP, ...): enabled or not, working or not."""
+
+    name: str
+    enabled: bool
+    healthy: bool
+    detail: str = Field(description="Where it listens and how busy it is, or why it fails.")
+
+
 class AddressOut(BaseModel):
     """One network address of the device."""
 
@@ -53,6 +62,7 @@ class SystemOut(BaseModel):
     data_dir_free_bytes: int
     restart_required: bool
     parts: list[PartOut]
+    gateways: list[GatewayOut]
 
 
 @router.get("/health", response_model=HealthOut, summary="Health (no authentication)")
@@ -82,6 +92,7 @@ async def system(service: ServiceDep, _: Viewer) -> SystemOut:
         data_dir_free_bytes=usage["free_bytes"],
         restart_required=service.restart_required,
         parts=[PartOut(**vars(p)) for p in parts],
+        gateways=[GatewayOut(**vars(g)) for g in service.gateways()],
     )
 
 

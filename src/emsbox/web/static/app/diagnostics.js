@@ -61,7 +61,18 @@ export async function render(main, app) {
           t("diag.storage_value", { used: bytes(info.data_dir_used_bytes), free: bytes(info.data_dir_free_bytes) }),
           "diag-storage",
         ),
-        row("diag.protocols", t("diag.protocols_off"), "diag-protocols"),
+        row(
+          "diag.protocols",
+          info.gateways.map((g) =>
+            h(
+              "span",
+              { class: `gateway ${g.healthy ? "" : "fault"}`, dataset: { enabled: String(g.enabled) } },
+              `${g.name}: ${g.enabled ? (g.healthy ? t("diag.on") : t("diag.fault")) : t("diag.off")}`,
+              g.enabled ? h("small", { class: "detail" }, g.detail) : null,
+            ),
+          ),
+          "diag-protocols",
+        ),
       ),
       h(
         "table",

@@ -7,9 +7,9 @@ import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 
 // Sections only an admin may change (ADMIN_SECTIONS in web/api/config_routes.py).
-const ADMIN_SECTIONS = ["web"];
+const ADMIN_SECTIONS = ["web", "modbus"];
 // Sections the running service applies at once (LIVE_SECTIONS in app.py); the others at the next start.
-const LIVE_SECTIONS = ["site", "meter"];
+const LIVE_SECTIONS = ["site", "meter", "modbus"];
 // How the server shows a secret it keeps to itself (config.REDACTED).
 const REDACTED = "********";
 // Units named by the last word of a key, for keys without a translated label.
@@ -93,7 +93,25 @@ export async function render(main, app, params) {
       h("p", { class: "muted settings-intro" }, helpText([section], schema)),
       h("p", { class: "hint settings-applies" }, applies),
       readOnly ? h("p", { class: "warning settings-readonly", id: "settings-readonly" }, t("settings.readonly")) : null,
+      section === "modbus" ? modbusMaps() : null,
     ];
+  }
+
+  // The Modbus section offers its register maps as CSV files to download.
+  function modbusMaps() {
+    return h(
+      "p",
+      { class: "settings-downloads", id: "modbus-maps" },
+      t("settings.modbus.maps"),
+      ["native", "sunspec-float", "sunspec-int"].map((name) => [
+        " ",
+        h(
+          "a",
+          { href: `/api/v1/modbus/maps/${name}.csv`, download: "", dataset: { map: name } },
+          t(`settings.modbus.map.${name}`),
+        ),
+      ]),
+    );
   }
 
   function drawNav() {

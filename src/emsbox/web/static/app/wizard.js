@@ -23,8 +23,9 @@ export function showWizard(root, setup, done) {
     },
     meter: { main: { ...defaults.meter.main }, loads: defaults.meter.loads.map((l) => ({ ...l })) },
     store: { ...defaults.store },
+    modbus: { ...defaults.modbus },
   };
-  const steps = [accountStep, siteStep, meterStep, loadsStep, loggingStep, reviewStep];
+  const steps = [accountStep, siteStep, meterStep, loadsStep, loggingStep, protocolsStep, reviewStep];
   let index = 0;
   let errors = {};
 
@@ -36,6 +37,7 @@ export function showWizard(root, setup, done) {
     if (upTo >= 2) out.meter = { main: answers.meter.main };
     if (upTo >= 3) out.meter.loads = answers.meter.loads;
     if (upTo >= 4) out.store = answers.store;
+    if (upTo >= 5) out.modbus = answers.modbus;
     return out;
   }
 
@@ -272,6 +274,39 @@ export function showWizard(root, setup, done) {
     ];
   }
 
+  function protocolsStep() {
+    const modbus = answers.modbus;
+    const port = field(
+      "modbus.tcp_port",
+      t("wizard.protocols.port"),
+      number(modbus.tcp_port, (v) => {
+        modbus.tcp_port = v;
+      }),
+      t("wizard.protocols.port_hint"),
+    );
+    port.hidden = !modbus.tcp_enabled;
+    const enabled = h("input", {
+      type: "checkbox",
+      id: "modbus.tcp_enabled",
+      checked: modbus.tcp_enabled,
+      onchange: (e) => {
+        modbus.tcp_enabled = e.target.checked;
+        port.hidden = !modbus.tcp_enabled;
+      },
+    });
+    return [
+      h("h2", {}, t("wizard.protocols.title")),
+      h("p", { class: "muted" }, t("wizard.protocols.intro")),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { class: "check", for: "modbus.tcp_enabled" }, enabled, h("span", {}, t("wizard.protocols.modbus"))),
+        h("p", { class: "hint" }, t("wizard.protocols.modbus_hint")),
+      ),
+      port,
+    ];
+  }
+
   function reviewStep() {
     const main = answers.meter.main;
     const loads = [`${main.name} (${main.wiring})`].concat(
@@ -290,8 +325,13 @@ export function showWizard(root, setup, done) {
         row(t("wizard.language"), LANGUAGES[answers.site.language]),
         row(t("wizard.review.loads"), loads.join(", ")),
         row(t("wizard.logging.interval"), intervalLabel(answers.store.logging_interval_s)),
+        row(
+          t("wizard.protocols.modbus"),
+          answers.modbus.tcp_enabled
+            ? t("wizard.review.on_port", { port: answers.modbus.tcp_port })
+            : t("wizard.review.off"),
+        ),
       ),
-      h("p", { class: "hint" }, t("wizard.review.protocols")),
     ];
   }
 
@@ -378,6 +418,7 @@ export function showWizard(root, setup, done) {
     if (has("meter.main") || keys.includes("meter")) return 2;
     if (has("meter.loads")) return 3;
     if (has("store.")) return 4;
+    if (has("modbus.")) return 5;
     return steps.length - 1;
   }
 

@@ -1,0 +1,1 @@
+"""Protocol gateways: each serves the measured values over one protocol, never knowing another."""

@@ -1,0 +1,1 @@
+"""The Modbus gateway: register maps built from the readings, served over Modbus TCP."""

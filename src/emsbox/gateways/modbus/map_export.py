@@ -1,0 +1,151 @@
+"""The register maps as users read them: absolute addresses, as CSV and as Markdown tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from emsbox.gateways.modbus import image
+from emsbox.gateways.modbus.register_map import DERIVED, Point, table_size
+from emsbox.variables import BY_NAME
+
+
+@dataclass(frozen=True)
+class Row:
+    """One point of a map at its absolute address."""
+
+    address: int  # 0-based, as on the wire
+    name: str
+    type: str
+    size: int
+    variable: str
+    scale: float
+    unit: str
+    meaning: str
+
+    @property
+    def register(self) -> int:
+        """The 1-based register number (mbpoll's ``-r``, many clients' "40001" style)."""
+        return self.address + 1
+
+
+# What the image fills in (see image.sunspec_block) where the table has no variable.
+FILLED = {
+    "Md": "emsbox and the load's wiring, e.g. 'emsbox 3P4W'",
+    "Opt": "the load's name",
+    "Vr": "the emsbox version",
+    "SN": "the device's id and the unit id, e.g. '3d1219c7c4c5-1'",
+    "DA": "the unit id",
+    "timestamp_ms": "end of the reading's cycle, milliseconds since the Unix epoch",
+    "Evt": "meter events: none (0)",
+}
+
+
+def _meaning(point: Point) -> str:
+    if point.name in FILLED:
+        return FILLED[point.name]
+    if point.type == "sunssf":
+        return "scale factor (power of ten) of its group, fixed by the load's rating"
+    if point.variable in DERIVED:
+        return DERIVED[point.variable][0]
+    if point.variable in BY_NAME:
+        return BY_NAME[point.variable].description
+    if point.value:
+        return f"fixed: {point.value}"
+    return "not measured (not implemented)" if point.sf or point.unit else ""
+
+
+def _rows(points: tuple[Point, ...], base: int) -> list[Row]:
+    return [
+        Row(base + p.address, p.name, p.type, p.size, p.variable, p.scale, p.unit, _meaning(p))
+        for p in points
+    ]
+
+
+def _sunspec(meter: tuple[Point, ...], model_note: str) -> list[Row]:
+    base = image.SUNSPEC_BASE
+    common_at = base + 2
+    meter_at = common_at + table_size(image.COMMON)
+    end_at = meter_at + table_size(meter)
+    return [
+        Row(base, "SunS", "string:2", 2, "", 1.0, "", "SunSpec marker 0x53756E53"),
+        *_rows(image.COMMON, common_at),
+        *[
+            row if row.name != "ID" else Row(**{**vars(row), "meaning": model_note})
+            for row in _rows(meter, meter_at)
+        ],
+        Row(end_at, "end", "uint16", 2, "", 1.0, "", "end marker: model id 0xFFFF, length 0"),
+    ]
+
+
+MAPS: dict[str, tuple[str, list[Row]]] = {
+    "native": ("Native map", _rows(image.NATIVE, image.NATIVE_BASE)),
+    "sunspec-float": (
+        "SunSpec, float models",
+        _sunspec(image.METER_FLOAT, "211 (1P2W), 212 (2P3W), 213 (3P4W, 3P4W-WL), 214 (3P3W)"),
+    ),
+    "sunspec-int": (
+        "SunSpec, integer models",
+        _sunspec(image.METER_INT, "201 (1P2W), 202 (2P3W), 203 (3P4W, 3P4W-WL), 204 (3P3W)"),
+    ),
+}
+
+COLUMNS = ("address", "register", "name", "type", "registers", "variable", "scale", "unit")
+
+
+def _fields(row: Row) -> list[str]:
+    scale = "" if row.scale == 1.0 else f"{row.scale:g}"
+    return [
+        str(row.address),
+        str(row.register),
+        row.name,
+        row.type,
+        str(row.size),
+        row.variable,
+        scale,
+        row.unit,
+        row.meaning,
+    ]
+
+
+def as_csv(name: str) -> str:
+    """The map ``name`` (a key of MAPS) as CSV, one point per line."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*COLUMNS, "meaning"])
+    for row in MAPS[name][1]:
+        writer.writerow(_fields(row))
+    return out.getvalue()
+
+
+def as_markdown() -> str:
+    """Every map as a Markdown table, for docs/modbus.md."""
+    parts = []
+    for name, (title, rows) in MAPS.items():
+        lines = [
+            f"### {title} (`{name}.csv`)",
+            "",
+            "| " + " | ".join([*COLUMNS, "meaning"]) + " |",
+            "|" + "---|" * (len(COLUMNS) + 1),
+        ]
+        lines += ["| " + " | ".join(f.replace("|", "\\|") for f in _fields(r)) + " |" for r in rows]
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+MARKER = "<!-- generated below by: python -m emsbox.gateways.modbus.map_export docs/modbus.md -->\n"
+
+
+def rewrite(path: Path) -> None:
+    """Replace everything after the marker line of ``path`` with the current tables."""
+    head, marker, _ = path.read_text(encoding="utf-8").partition(MARKER)
+    if not marker:
+        raise SystemExit(f"{path}: marker line not found")
+    path.write_text(head + MARKER + "\n" + as_markdown(), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    rewrite(Path(sys.argv[1]))

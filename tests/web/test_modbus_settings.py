@@ -1,0 +1,124 @@
+"""The Modbus gateway set up through the API while the service runs, read by a SunSpec
+client: its values are the REST API's, within the resolution of the map."""
+
+import csv
+import io
+import json
+import re
+import socket
+
+import pytest
+from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
+
+
+def _config(api, role="admin"):
+    return api.client.get("/api/v1/config", headers=api.headers(role)).json()
+
+
+def _put(api, config, role="admin"):
+    return api.client.put("/api/v1/config", json=config, headers=api.headers(role))
+
+
+def _modbus_port(api) -> int:
+    system = api.client.get("/api/v1/system", headers=api.headers("viewer")).json()
+    (gateway,) = [g for g in system["gateways"] if g["name"] == "Modbus TCP"]
+    assert gateway["enabled"] and gateway["healthy"], gateway
+    return int(re.search(r":(\d+),", gateway["detail"]).group(1))
+
+
+def _scan(port: int, unit: int):
+    device = SunSpecModbusClientDeviceTCP(slave_id=unit, ipaddr="127.0.0.1", ipport=port)
+    try:
+        device.scan()
+        return {k: v[0] for k, v in device.models.items()}
+    finally:
+        device.close()
+
+
+def test_modbus_is_off_by_default_and_only_an_admin_turns_it_on(api):
+    config = _config(api)
+    assert config["modbus"]["tcp_enabled"] is False
+    system = api.client.get("/api/v1/system", headers=api.headers("viewer")).json()
+    assert system["gateways"] == [
+        {"name": "Modbus TCP", "enabled": False, "healthy": True, "detail": "off"}
+    ]
+    config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    r = _put(api, config, "installer")
+    assert r.status_code == 403 and "admin" in r.json()["detail"]
+
+
+def test_modbus_turned_on_serves_the_values_of_the_rest_api(api):
+    config = _config(api)
+    config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    r = _put(api, config)
+    assert r.status_code == 200, r.text
+    assert r.json()["restart_required"] is False  # applied at once
+    port = _modbus_port(api)
+    parts = api.client.get("/api/v1/system", headers=api.headers("viewer")).json()["parts"]
+    assert any(p["name"] == "Modbus TCP" and p["healthy"] for p in parts)
+    for unit, load, model in ((1, "main", 213), (2, "hvac", 213)):
+        # The values change every second: compare a scan with the REST reading of that second.
+        for _ in range(20):
+            before = api.client.get(f"/api/v1/loads/{load}/now", headers=api.headers("viewer"))
+            models = _scan(port, unit)
+            after = api.client.get(f"/api/v1/loads/{load}/now", headers=api.headers("viewer"))
+            if before.json()["timestamp_s"] == after.json()["timestamp_s"]:
+                break
+        else:
+            pytest.fail("no scan within one reading in 20 attempts")
+        values = before.json()["values"]
+        meter = models[model]
+        assert models[1].Opt.value == load
+        # float32 carries 7 significant digits.
+        assert meter.W.value == pytest.approx(values["p_sys"], rel=1e-6)
+        assert meter.PhVphA.value == pytest.approx(values["v_l1"], rel=1e-6)
+        assert meter.PPVphAB.value == pytest.approx(values["v_l12"], rel=1e-6)
+        assert meter.PF.value == pytest.approx(values["pf_sys"], rel=1e-6)
+        assert meter.TotWhImp.value == pytest.approx(1000 * values["kwh_imp"], rel=1e-6)
+
+
+def test_a_port_that_cannot_be_listened_on_is_refused_by_its_field(api):
+    config = _config(api)
+    config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    assert _put(api, config).status_code == 200
+    port = _modbus_port(api)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = json.loads(json.dumps(config))
+        busy["modbus"]["tcp_port"] = taken.getsockname()[1]
+        r = _put(api, busy)
+    assert r.status_code == 422
+    assert "cannot listen on 127.0.0.1" in r.json()["errors"]["modbus.tcp_port"]
+    # Nothing was saved and the server runs on where it was.
+    assert _config(api)["modbus"]["tcp_port"] == 0
+    assert _modbus_port(api) == port
+    assert _scan(port, 1)[1].Mn.value == "emsbox"
+
+
+def test_modbus_turned_off_closes_the_port(api):
+    config = _config(api)
+    config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    assert _put(api, config).status_code == 200
+    port = _modbus_port(api)
+    config["modbus"]["tcp_enabled"] = False
+    assert _put(api, config).status_code == 200
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_every_register_map_downloads_as_csv(api):
+    maps = api.client.get("/api/v1/modbus/maps", headers=api.headers("viewer")).json()
+    assert [m["name"] for m in maps] == ["native", "sunspec-float", "sunspec-int"]
+    for m in maps:
+        r = api.client.get(m["csv"], headers=api.headers("viewer"))
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert "attachment" in r.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        assert len(rows) == m["points"]
+        assert all(int(row["register"]) == int(row["address"]) + 1 for row in rows)
+    native = api.client.get("/api/v1/modbus/maps/native.csv", headers=api.headers("viewer")).text
+    p_sys = next(row for row in csv.DictReader(io.StringIO(native)) if row["name"] == "p_sys")
+    assert (p_sys["type"], p_sys["unit"]) == ("float32", "W")
+    r = api.client.get("/api/v1/modbus/maps/em24.csv", headers=api.headers("viewer"))
+    assert r.status_code == 404 and "known: native" in r.json()["detail"]
