@@ -262,8 +262,8 @@ def test_run_serves_modbus_when_enabled_and_runs_on_when_its_port_is_taken(data_
             system = run.client.get(
                 "/api/v1/system", headers={"Authorization": f"Bearer {token}"}
             ).json()
-            (modbus,) = system["gateways"]
-            assert modbus["enabled"] and not modbus["healthy"]
+            modbus = system["gateways"][0]
+            assert modbus["name"] == "Modbus TCP" and modbus["enabled"] and not modbus["healthy"]
             assert f"cannot listen on 127.0.0.1:{busy}" in modbus["detail"]
         finally:
             code, err = run.stop()

@@ -16,12 +16,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
 from emsbox.gateways.modbus.image import Identity, LoadRating
-from emsbox.gateways.modbus.server import ListenError, ModbusGateway
+from emsbox.gateways.modbus.server import RTU, TCP, ListenError, ModbusGateway
 from emsbox.service.acquisition import Action, Command, CommandError
 from emsbox.service.acquisition_process import (
     AcquisitionProcess,
@@ -82,6 +83,7 @@ def _measured(config: Config, acquisitions: list[RemoteAcquisition]) -> dict[str
 
 # The sections of the configuration that apply while running; the others at the next start.
 LIVE_SECTIONS = ("site", "meter", "modbus")
+MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
 
 
 class GatewayError(Exception):
@@ -143,9 +145,9 @@ class Service:
         self.store = LogStore(data_dir / LOG_FILE, config.store)
         self.accounts = AccountStore(data_dir / ACCOUNTS_FILE)
         self.restart_required = False
-        self.modbus = ModbusGateway(self.bus)
+        self.modbus = ModbusGateway(self.bus, self._modbus_command)
         self._identity = Identity(__version__, device_serial())
-        self._modbus_error: str | None = None
+        self._modbus_errors: dict[str, str] = {}  # by server, what keeps it from running
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -287,31 +289,59 @@ class Service:
             log.info("configuration saved to %s", self.config_path)
             return self.restart_required
 
+    def _modbus_command(
+        self, load: str, action: str, tariff: int | None, requested_by: str
+    ) -> Future[object]:
+        """A command written to the Modbus command registers (its actions come from there)."""
+        # Expires before the gateway stops waiting, so a write answered with a failure was
+        # certainly not applied.
+        future = self.command(
+            load, cast(Action, action), requested_by, tariff, timeout_s=MODBUS_COMMAND_TIMEOUT_S
+        )
+        return cast("Future[object]", future)
+
     def _apply_modbus(self, config: Config) -> None:
         """Serve Modbus as ``config`` says; GatewayError, keeping what ran, if it cannot."""
         try:
             self.modbus.apply(config.modbus, _ratings(config), self._identity)
         except ListenError as exc:
-            raise GatewayError("modbus.tcp_port", str(exc)) from None
-        self._modbus_error = None
+            raise GatewayError(exc.key, str(exc)) from None
+        self._modbus_errors = {}
 
     def _serve_modbus_or_report(self) -> None:
-        """Serve Modbus as the running configuration says, or report why it cannot."""
-        try:
-            self._apply_modbus(self.config)
-        except GatewayError as exc:
-            # The meter and the web app run on; the fault shows in the health and diagnostics.
-            self._modbus_error = str(exc)
-            log.error("modbus: %s", exc)
+        """Serve Modbus as the running configuration says; what cannot run is reported (in
+        the health and diagnostics) and the rest runs: the TCP server without a serial line
+        that cannot be opened, and the meter and the web app in any case."""
+        config = self.config
+        errors: dict[str, str] = {}
+        for _ in range(2):
+            try:
+                self._apply_modbus(config)
+                break
+            except GatewayError as exc:
+                log.error("modbus: %s", exc)
+                server = RTU if exc.key.startswith("modbus.rtu") else TCP
+                errors[server] = str(exc)
+                off = {"rtu_enabled": False} if server == RTU else {"tcp_enabled": False}
+                modbus = config.modbus.model_copy(update=off)
+                config = config.model_copy(update={"modbus": modbus})
+        self._modbus_errors = errors
 
     def gateways(self) -> list[GatewayState]:
         """Every protocol server, enabled or not."""
-        enabled = self.config.modbus.tcp_enabled
-        if self._modbus_error is not None:
-            return [GatewayState("Modbus TCP", enabled, False, self._modbus_error)]
-        health = self.modbus.health()
-        detail = health.detail if health is not None else "off"
-        return [GatewayState("Modbus TCP", enabled, health is not None or not enabled, detail)]
+        modbus = self.config.modbus
+        running = {h.name: h for h in self.modbus.health()}
+        states = []
+        for name, enabled in ((TCP, modbus.tcp_enabled), (RTU, modbus.rtu_enabled)):
+            error = self._modbus_errors.get(name)
+            health = running.get(name)
+            if error is not None:
+                states.append(GatewayState(name, enabled, False, error))
+            elif health is not None:
+                states.append(GatewayState(name, enabled, health.healthy, health.detail))
+            else:
+                states.append(GatewayState(name, enabled, not enabled, "off"))
+        return states
 
     def _restart_acquisition(self, live: Config) -> None:
         """Run the acquisition with ``live``'s site and meter; on failure, as it was."""

@@ -13,6 +13,7 @@ from emsbox.gateways.modbus import image
 from emsbox.gateways.modbus.image import (
     NATIVE,
     UnitImage,
+    carlo_gavazzi_blocks,
     int_scale_factors,
     native_block,
     scale_factor,
@@ -56,7 +57,6 @@ def test_the_native_map_has_every_variable_and_every_counter_also_as_64_bit():
     [
         (["0,x,float33,p_sys,,,,"], "unknown type"),
         (["0,x,float32,p_total,,,,"], "neither a variable"),
-        (["0,x,int16,p_sys,,,,"], "scale-factor point"),
         (["0,x,float32,p_sys,,,,", "1,y,float32,q_sys,,,,"], "overlaps"),
         (["zero,x,float32,p_sys,,,,"], "line 2"),
     ],
@@ -191,3 +191,48 @@ def test_a_read_outside_every_block_is_an_illegal_address():
     for address, count in ((29999, 2), (30000 + size - 1, 2), (0, 1)):
         with pytest.raises(ModbusError):
             unit.read(address, count)
+
+
+def _cg(r=None, rating=MAIN) -> UnitImage:
+    return UnitImage(carlo_gavazzi_blocks(rating, 1, r, IDENTITY), singles={0x000B: 1648})
+
+
+def _lw(data: bytes) -> int:
+    """A Carlo Gavazzi INT32: low word first."""
+    low, high = struct.unpack(">HH", data)
+    return struct.unpack(">i", struct.pack(">HH", high, low))[0]
+
+
+def test_the_carlo_gavazzi_map_sends_int32_low_word_first_in_its_units():
+    r = reading(p_sys=-2500.04)
+    unit = _cg(r)
+    assert _lw(unit.read(0x0000, 2)) == round(10 * r.values["v_l1"])
+    assert _lw(unit.read(0x000C, 2)) == round(1000 * r.values["i_l1"])
+    assert _lw(unit.read(0x0028, 2)) == -25000  # W sys x10, exporting
+    assert struct.unpack(">h", unit.read(0x0031, 1))[0] == round(1000 * r.values["pf_sys"])
+    assert struct.unpack(">h", unit.read(0x0033, 1))[0] == round(10 * r.values["freq"])
+    assert _lw(unit.read(0x0034, 2)) == round(10 * r.counters["kwh_imp"])
+    assert _lw(unit.read(0x004E, 2)) == round(10 * r.counters["kwh_exp"])
+    assert _lw(unit.read(0x0046, 2)) == round(10 * r.counters["kwh_imp_t1"])
+    # One read of the whole block, as drivers do.
+    assert len(unit.read(0x0000, 0x52)) == 2 * 0x52
+
+
+def test_the_carlo_gavazzi_identification_registers():
+    unit = _cg(reading())
+    assert struct.unpack(">H", unit.read(0x000B, 1))[0] == 1648  # alone: the model
+    assert _lw(unit.read(0x000A, 2)) == round(10 * reading().values["v_l31"])
+    assert struct.unpack(">H", unit.read(0xA000, 1))[0] == 7  # application H
+    assert struct.unpack(">H", unit.read(0x1002, 1))[0] == 0  # 3P.n
+    assert unit.read(0x5000, 7).rstrip(b"\x00").decode() == "abc1201"
+    version = struct.unpack(">H", unit.read(0x0304, 1))[0]
+    assert (version >> 12, version >> 8 & 0xF, version & 0xFF) == (9, 8, 7)
+    with pytest.raises(ModbusError):
+        unit.read(0x0052, 4)  # past the measures
+
+
+def test_a_single_phase_load_reads_zero_for_the_phases_it_lacks():
+    unit = _cg(reading("hvac", Wiring.SINGLE_PHASE), HVAC)
+    assert _lw(unit.read(0x0002, 2)) == 0
+    assert struct.unpack(">h", unit.read(0x002F, 1))[0] == 0
+    assert struct.unpack(">H", unit.read(0x1002, 1))[0] == 3  # 1P

@@ -5,14 +5,18 @@ import struct
 import pytest
 from modbus_support import read_pdu, request
 
+from emsbox.gateways.modbus.commands import commands_of
 from emsbox.gateways.modbus.protocol import (
     ExceptionCode,
     Frame,
     FramingError,
     ModbusError,
+    WriteRequest,
     answer,
+    parse_write,
     split_frames,
     tcp_response,
+    write_response,
 )
 
 REGISTERS = bytes(range(256)) * 2  # 256 registers from address 100
@@ -86,3 +90,48 @@ def test_the_response_frame_echoes_the_transaction_and_unit():
     assert (
         tcp_response(frame, b"\x03\x02\x00\x01") == b"\xbe\xef\x00\x00\x00\x05\x07\x03\x02\x00\x01"
     )
+
+
+def test_writes_are_parsed_and_malformed_ones_refused():
+    assert parse_write(b"\x06\x98\x58\x00\x03") == WriteRequest(6, 39000, (3,))
+    assert parse_write(b"\x10\x98\x58\x00\x02\x04\x00\x01\x00\x02") == WriteRequest(
+        16, 39000, (1, 2)
+    )
+    for bad in (
+        b"\x06\x98\x58\x00",  # short
+        b"\x10\x98\x58\x00\x02\x03\x00\x01\x00",  # byte count disagrees
+        b"\x10\x98\x58\x00\x00\x00",  # no registers
+    ):
+        with pytest.raises(ModbusError) as refused:
+            parse_write(bad)
+        assert refused.value.code == ExceptionCode.ILLEGAL_DATA_VALUE
+    assert write_response(WriteRequest(6, 39000, (3,))) == b"\x06\x98\x58\x00\x03"
+    assert write_response(WriteRequest(16, 39000, (1, 2))) == b"\x10\x98\x58\x00\x02"
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (WriteRequest(6, 39000, (1,)), [("start", None)]),
+        (WriteRequest(6, 39000, (2,)), [("stop", None)]),
+        (WriteRequest(16, 39000, (3, 2)), [("reset", None), ("tariff", 2)]),
+        (WriteRequest(6, 39001, (1,)), [("tariff", 1)]),
+    ],
+)
+def test_the_command_registers_name_their_actions(request_, expected):
+    assert commands_of(request_) == expected
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        (WriteRequest(6, 39000, (4,)), ExceptionCode.ILLEGAL_DATA_VALUE),
+        (WriteRequest(6, 39001, (3,)), ExceptionCode.ILLEGAL_DATA_VALUE),
+        (WriteRequest(6, 30042, (1,)), ExceptionCode.ILLEGAL_DATA_ADDRESS),
+        (WriteRequest(16, 39001, (1, 1)), ExceptionCode.ILLEGAL_DATA_ADDRESS),
+    ],
+)
+def test_anything_else_written_is_refused(request_, code):
+    with pytest.raises(ModbusError) as refused:
+        commands_of(request_)
+    assert refused.value.code == code

@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import threading
+from concurrent.futures import Future
 
 import pytest
 from modbus_support import (
@@ -245,7 +246,8 @@ def test_two_thousand_unframeable_streams_close_their_connection_and_nothing_els
             with connect(gateway) as probe:
                 probe.sendall(request(1, 1, read_pdu(3, 40000, 2)))
                 assert recv_frame(probe) == (1, 1, b"\x03\x04SunS")
-    assert gateway.health().detail.startswith("TCP 127.0.0.1:")
+    (tcp,) = gateway.health()
+    assert tcp.healthy and tcp.detail.startswith("TCP 127.0.0.1:")
 
 
 def test_the_server_starts_stops_and_moves_while_the_service_runs():
@@ -255,7 +257,7 @@ def test_the_server_starts_stops_and_moves_while_the_service_runs():
     try:
         off = ModbusConfig()
         gateway.apply(off, [MAIN], IDENTITY)
-        assert gateway.address is None and gateway.health() is None
+        assert gateway.address is None and gateway.health() == []
         on = ModbusConfig(tcp_enabled=True, bind_address="127.0.0.1", tcp_port=0)
         gateway.apply(on, [MAIN], IDENTITY)
         port = gateway.address[1]
@@ -299,3 +301,41 @@ def test_a_new_reading_is_served_at_once():
             threading.Event().wait(0.01)
         else:
             pytest.fail("the new reading was not served within 2 s")
+
+
+def test_mbpoll_reads_the_carlo_gavazzi_map_as_32_bit_integers(gateway):
+    r = reading()
+    # mbpoll's 32-bit integers are low word first unless -B: as Carlo Gavazzi sends them.
+    volts = mbpoll(gateway, "-a", "1", "-t", "4:int", "-r", "1", "-c", "3")
+    assert [int(v) for v in volts] == [round(10 * r.values[f"v_l{n}"]) for n in (1, 2, 3)]
+    (imported,) = mbpoll(gateway, "-a", "1", "-t", "3:int", "-r", str(0x0034 + 1))
+    assert int(imported) == round(10 * r.counters["kwh_imp"])
+    (model,) = mbpoll(gateway, "-a", "1", "-r", str(0x000B + 1))
+    assert int(model) == 1648  # EM24 Ethernet, as its drivers look for it
+
+
+def test_a_write_and_the_reads_behind_it_are_answered_in_order():
+    asked = []
+
+    def slow_commander(load, action, tariff, who):
+        asked.append((load, action, tariff))
+        done = Future()
+        threading.Timer(0.3, done.set_result, args=({},)).start()
+        return done
+
+    bus = Bus()
+    bus.publish(reading())
+    gateway = ModbusGateway(bus, slow_commander)
+    config = ModbusConfig(
+        tcp_enabled=True, bind_address="127.0.0.1", tcp_port=0, writes_enabled=True
+    )
+    try:
+        gateway.apply(config, [MAIN], IDENTITY)
+        with connect(gateway) as sock:
+            write = struct.pack(">BHH", 6, 39000, 3)  # reset the partial counters
+            sock.sendall(request(1, 1, write) + request(2, 1, read_pdu(3, 40000, 2)))
+            assert recv_frame(sock) == (1, 1, write)
+            assert recv_frame(sock) == (2, 1, b"\x03\x04SunS")
+        assert asked == [("main", "reset", None)]
+    finally:
+        gateway.stop()

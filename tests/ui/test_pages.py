@@ -158,7 +158,9 @@ def test_diagnostics_show_the_device_and_its_parts(page, ready):
     expect(page.locator("table.parts tr")).to_have_count(len(system["parts"]))
     _wait_for_numbers(page, ".diag tr[data-load=hvac] td[data-variable=p_sys]")
     expect(page.locator(".diag-faults")).to_contain_text("No active faults.")
-    expect(page.locator("#diag-protocols")).to_have_text("Modbus TCP: off")
+    expect(page.locator("#diag-protocols .gateway")).to_have_text(
+        ["Modbus TCP: off", "Modbus RTU: off"]
+    )
 
 
 # What an untranslated string looks like on a page: the key itself, e.g. "dash.new_board".

@@ -115,8 +115,8 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
 
     setup = page.request.get(f"{served.url}api/v1/setup").json()
     assert setup["needed"] is False and setup["site_name"] == "Rooftop plant"
-    (modbus,) = page.request.get(f"{served.url}api/v1/system").json()["gateways"]
-    assert modbus["enabled"] and modbus["healthy"], modbus
+    modbus = page.request.get(f"{served.url}api/v1/system").json()["gateways"][0]
+    assert modbus["name"] == "Modbus TCP" and modbus["enabled"] and modbus["healthy"], modbus
 
 
 def test_the_wizard_cannot_run_again_and_a_new_visitor_gets_the_login(page, served):

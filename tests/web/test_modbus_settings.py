@@ -4,11 +4,17 @@ client: its values are the REST API's, within the resolution of the map."""
 import csv
 import io
 import json
+import logging
 import re
 import socket
+import struct
+import time
 
 import pytest
 from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
+
+from emsbox.app import Service
+from emsbox.config import validate
 
 
 def _config(api, role="admin"):
@@ -35,16 +41,21 @@ def _scan(port: int, unit: int):
         device.close()
 
 
-def test_modbus_is_off_by_default_and_only_an_admin_turns_it_on(api):
+def test_modbus_is_off_by_default_and_an_installer_turns_it_on(api):
     config = _config(api)
     assert config["modbus"]["tcp_enabled"] is False
     system = api.client.get("/api/v1/system", headers=api.headers("viewer")).json()
     assert system["gateways"] == [
-        {"name": "Modbus TCP", "enabled": False, "healthy": True, "detail": "off"}
+        {"name": "Modbus TCP", "enabled": False, "healthy": True, "detail": "off"},
+        {"name": "Modbus RTU", "enabled": False, "healthy": True, "detail": "off"},
     ]
     config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    assert _put(api, config, "viewer").status_code == 403
     r = _put(api, config, "installer")
-    assert r.status_code == 403 and "admin" in r.json()["detail"]
+    assert r.status_code == 200, r.text
+    _modbus_port(api)
+    config["modbus"]["tcp_enabled"] = False
+    assert _put(api, config, "installer").status_code == 200
 
 
 def test_modbus_turned_on_serves_the_values_of_the_rest_api(api):
@@ -109,7 +120,8 @@ def test_modbus_turned_off_closes_the_port(api):
 
 def test_every_register_map_downloads_as_csv(api):
     maps = api.client.get("/api/v1/modbus/maps", headers=api.headers("viewer")).json()
-    assert [m["name"] for m in maps] == ["native", "sunspec-float", "sunspec-int"]
+    names = [m["name"] for m in maps]
+    assert names == ["native", "sunspec-float", "sunspec-int", "commands", "carlo-gavazzi"]
     for m in maps:
         r = api.client.get(m["csv"], headers=api.headers("viewer"))
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -122,3 +134,85 @@ def test_every_register_map_downloads_as_csv(api):
     assert (p_sys["type"], p_sys["unit"]) == ("float32", "W")
     r = api.client.get("/api/v1/modbus/maps/em24.csv", headers=api.headers("viewer"))
     assert r.status_code == 404 and "known: native" in r.json()["detail"]
+
+
+def test_a_serial_port_that_cannot_be_opened_is_refused_by_its_field(api, tmp_path):
+    config = _config(api)
+    config["modbus"] |= {"rtu_enabled": True, "rtu_serial_port": str(tmp_path / "ttyNone")}
+    r = _put(api, config)
+    assert r.status_code == 422
+    assert "cannot open" in r.json()["errors"]["modbus.rtu_serial_port"]
+    assert _config(api)["modbus"]["rtu_enabled"] is False
+
+
+def test_at_start_a_missing_serial_port_stops_only_the_rtu_slave(tmp_path):
+    modbus = {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    modbus |= {"rtu_enabled": True, "rtu_serial_port": str(tmp_path / "ttyNone")}
+    service = Service(validate({"modbus": modbus}), tmp_path)
+    service.start()
+    try:
+        tcp, rtu = service.gateways()
+        assert (tcp.name, tcp.enabled, tcp.healthy) == ("Modbus TCP", True, True)
+        assert (rtu.name, rtu.enabled, rtu.healthy) == ("Modbus RTU", True, False)
+        assert "cannot open" in rtu.detail
+        assert not all(part.healthy for part in service.health())
+    finally:
+        service.stop()
+
+
+def _write(port: int, unit: int, address: int, value: int) -> bytes:
+    """FC 6 over a fresh connection; the answer's PDU."""
+    pdu = struct.pack(">BHH", 6, address, value)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(struct.pack(">HHHB", 1, 0, len(pdu) + 1, unit) + pdu)
+        header = sock.recv(7)
+        return sock.recv(struct.unpack(">H", header[4:6])[0] - 1)
+
+
+def _read(port: int, unit: int, address: int) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(struct.pack(">HHHBBHH", 1, 0, 6, unit, 3, address, 1))
+        return struct.unpack(">H", sock.recv(64)[-2:])[0]
+
+
+def _now(api, load="hvac"):
+    return api.client.get(f"/api/v1/loads/{load}/now", headers=api.headers("viewer")).json()
+
+
+def _until(api, check, load="hvac"):
+    deadline = time.monotonic() + 10
+    while not check(_now(api, load)["values"]):
+        assert time.monotonic() < deadline, _now(api, load)
+        time.sleep(0.1)
+
+
+def test_writes_are_refused_unless_enabled_then_command_the_load_and_are_logged(api, caplog):
+    config = _config(api)
+    config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    config["modbus"]["writes_enabled"] = False
+    assert _put(api, config).status_code == 200
+    port = _modbus_port(api)
+    assert _write(port, 2, 39000, 2) == b"\x86\x01"  # illegal function: writes are off
+    config["modbus"]["writes_enabled"] = True
+    assert _put(api, config).status_code == 200
+    caplog.set_level(logging.INFO, logger="emsbox.gateways")
+    # Unit 2 is hvac: stop its partial counters, and read the state back.
+    assert _write(port, 2, 39000, 2) == struct.pack(">BHH", 6, 39000, 2)
+    _until(api, lambda v: v["partial_running"] is False)
+    assert _now(api, "main")["values"]["partial_running"] is True  # only that load
+    deadline = time.monotonic() + 5
+    while _read(port, 2, 39000) != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert "asks for stop on load hvac" in caplog.text
+    # Reset, then start again; select tariff 2.
+    assert _write(port, 2, 39000, 3)[0] == 6
+    assert _write(port, 2, 39000, 1)[0] == 6
+    assert _write(port, 2, 39001, 2)[0] == 6
+    _until(api, lambda v: v["partial_running"] is True and v["tariff"] == 2)
+    # A value or register that is no command gets its exception, and nothing happens.
+    assert _write(port, 2, 39000, 9) == b"\x86\x03"
+    assert _write(port, 2, 30042, 1) == b"\x86\x02"
+    assert _write(port, 2, 39001, 1)[0] == 6
+    config["modbus"]["writes_enabled"] = False
+    assert _put(api, config).status_code == 200

@@ -8,18 +8,23 @@ Unit ids: 1 is the first load (the main meter), 2, 3, … the next ones in confi
 holds three maps at once, in separate register ranges:
 
 - SunSpec at 40000: ``SunS``, the common model 1, one meter model by wiring, the end marker;
-- the native map at 30000: every variable as float32, counters also as uint64.
+- the native map at 30000: every variable as float32, counters also as uint64;
+- the command registers at 39000: the partial counters and the tariff (commands.py);
+- a Carlo Gavazzi EM24 Ethernet / EM340 compatible map from 0x0000 (32-bit values low word
+  first), with the identification registers those meters' drivers read.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from emsbox.bus import Reading
+from emsbox.gateways.modbus.commands import COMMAND_BASE
 from emsbox.gateways.modbus.protocol import ExceptionCode, ModbusError
-from emsbox.gateways.modbus.register_map import encode, read_table
+from emsbox.gateways.modbus.register_map import blocks, encode, read_table
 from emsbox.gateways.modbus.sunspec_models import SunSpecModels
 from emsbox.samples import Wiring
 
@@ -32,6 +37,20 @@ COMMON = read_table("sunspec_common")
 METER_INT = read_table("sunspec_meter_int")
 METER_FLOAT = read_table("sunspec_meter_float")
 NATIVE = read_table("native")
+COMMANDS = read_table("commands")
+CARLO_GAVAZZI = blocks(read_table("carlo_gavazzi"))
+# The model a Carlo Gavazzi client finds at 0x000B when it reads that register alone:
+# EM24DINAV23XE1X, the EM24 Ethernet. Read with 0x000A it is V L3-L1's high word.
+CG_IDENTIFICATION = 0x000B
+CG_MODEL_CODE = 1648
+# The Carlo Gavazzi "measuring system" register (0x1002) by wiring.
+_CG_SYSTEM = {
+    Wiring.THREE_PHASE_4W: 0,  # 3P.n
+    Wiring.WILD_LEG: 0,
+    Wiring.SPLIT_PHASE: 2,  # 2P
+    Wiring.SINGLE_PHASE: 3,  # 1P
+    Wiring.THREE_PHASE_3W: 4,  # 3P
+}
 
 # SunSpec meter model by wiring: 201 single phase, 202 split phase, 203 wye, 204 delta
 # (the float models are 10 more). All four share one register layout.
@@ -95,13 +114,18 @@ class Block:
 
 
 class UnitImage:
-    """The registers one unit answers with; a read must lie within one block."""
+    """The registers one unit answers with; a read must lie within one block. ``singles``
+    answer a read of exactly that one register instead (an identification code that shares
+    its address with half of another value)."""
 
-    def __init__(self, blocks: Sequence[Block]) -> None:
+    def __init__(self, blocks: Sequence[Block], singles: Mapping[int, int] | None = None) -> None:
         self.blocks = tuple(sorted(blocks, key=lambda b: b.start))
+        self.singles = {a: v.to_bytes(2, "big") for a, v in (singles or {}).items()}
 
     def read(self, address: int, count: int) -> bytes:
         """``count`` registers from ``address``; exception 02 outside every block."""
+        if count == 1 and address in self.singles:
+            return self.singles[address]
         for block in self.blocks:
             if block.start <= address and address + count <= block.end:
                 at = 2 * (address - block.start)
@@ -155,6 +179,35 @@ def native_block(reading: Reading | None) -> Block:
     return Block(NATIVE_BASE, encode(NATIVE, _values(reading), {"timestamp_ms": stamp}))
 
 
+def _version_code(version: str) -> int:
+    """A version as Carlo Gavazzi meters code it: major and minor in a nibble each, then
+    the patch level in the low byte."""
+    parts = [int(x) if x.isdigit() else 0 for x in [*version.split("."), "0", "0"][:3]]
+    return (parts[0] & 0xF) << 12 | (parts[1] & 0xF) << 8 | (parts[2] & 0xFF)
+
+
+def carlo_gavazzi_blocks(
+    rating: LoadRating, unit_id: int, reading: Reading | None, identity: Identity
+) -> list[Block]:
+    """The Carlo Gavazzi EM24 Ethernet / EM340 compatible registers of one unit."""
+    values = _values(reading)
+    version = _version_code(identity.version)
+    fixed: dict[str, int | str] = {
+        "Version code": version,
+        "Revision code": version,
+        "Firmware version": version,
+        "Measuring system": _CG_SYSTEM[rating.wiring],
+        "Serial number": f"{identity.serial[:5]}{unit_id:02d}",
+        "Production year": time.gmtime().tm_year,
+    }
+    return [Block(start, encode(points, values, fixed)) for start, points in CARLO_GAVAZZI]
+
+
+def commands_block(reading: Reading | None) -> Block:
+    """The command registers of one unit, reading back the state they set."""
+    return Block(COMMAND_BASE, encode(COMMANDS, _values(reading), {}))
+
+
 def unit_image(
     rating: LoadRating,
     unit_id: int,
@@ -164,5 +217,11 @@ def unit_image(
 ) -> UnitImage:
     """Every map of one unit, filled with ``reading`` (None: every value not implemented)."""
     return UnitImage(
-        [sunspec_block(rating, unit_id, reading, identity, models), native_block(reading)]
+        [
+            sunspec_block(rating, unit_id, reading, identity, models),
+            native_block(reading),
+            commands_block(reading),
+            *carlo_gavazzi_blocks(rating, unit_id, reading, identity),
+        ],
+        singles={CG_IDENTIFICATION: CG_MODEL_CODE},
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emsbox.gateways.modbus import image
+from emsbox.gateways.modbus.commands import COMMAND_BASE
 from emsbox.gateways.modbus.register_map import DERIVED, Point, table_size
 from emsbox.variables import BY_NAME
 
@@ -41,6 +42,25 @@ FILLED = {
     "DA": "the unit id",
     "timestamp_ms": "end of the reading's cycle, milliseconds since the Unix epoch",
     "Evt": "meter events: none (0)",
+    "partial_command": (
+        "partial counters: reads 1 while they count, else 0; write 1 to start, 2 to stop, "
+        "3 to reset (with writes enabled)"
+    ),
+    "tariff_command": "the active tariff, 1 or 2; write 1 or 2 to select it (with writes enabled)",
+    "Phase sequence": "0: L1-L2-L3 (not measured)",
+    "Version code": "the emsbox version: major and minor a nibble each, patch the low byte",
+    "Revision code": "the same",
+    "Firmware version": "the same",
+    "Measuring system": "by wiring: 0 3P.n (3P4W, 3P4W-WL), 2 2P (2P3W), 3 1P (1P2W), 4 3P (3P3W)",
+    "Measurement mode": "fixed: 1 (B, import and export)",
+    "Serial number": "the device's id (5 characters) and the unit id (2 digits)",
+    "Production year": "the current year",
+    "Application": "fixed: 7 (application H)",
+    "Front selector": "fixed: 3 (locked)",
+    "Identification code": (
+        "read alone: 1648 (EM24DINAV23XE1X, the EM24 Ethernet); read with 0x000A it is the "
+        "high word of V L3-L1"
+    ),
 }
 
 
@@ -90,6 +110,17 @@ MAPS: dict[str, tuple[str, list[Row]]] = {
     "sunspec-int": (
         "SunSpec, integer models",
         _sunspec(image.METER_INT, "201 (1P2W), 202 (2P3W), 203 (3P4W, 3P4W-WL), 204 (3P3W)"),
+    ),
+    "commands": ("Command registers", _rows(image.COMMANDS, COMMAND_BASE)),
+    "carlo-gavazzi": (
+        "Carlo Gavazzi EM24 Ethernet / EM340 compatible",
+        sorted(
+            [
+                *(r for start, points in image.CARLO_GAVAZZI for r in _rows(points, start)),
+                Row(image.CG_IDENTIFICATION, "Identification code", "uint16", 1, "", 1.0, "", ""),
+            ],
+            key=lambda r: r.address,
+        ),
     ),
 }
 

@@ -26,6 +26,12 @@ class Function(IntEnum):
 
     READ_HOLDING_REGISTERS = 3
     READ_INPUT_REGISTERS = 4
+    WRITE_SINGLE_REGISTER = 6  # only with writes enabled, only the command registers
+    WRITE_MULTIPLE_REGISTERS = 16
+
+
+WRITES = (Function.WRITE_SINGLE_REGISTER, Function.WRITE_MULTIPLE_REGISTERS)
+MAX_WRITE_REGISTERS = 123  # FC 16: the spec's limit
 
 
 class ExceptionCode(IntEnum):
@@ -101,8 +107,8 @@ def answer(pdu: bytes, read: ReadRegisters | None) -> bytes:
     if read is None:
         return exception_pdu(function, ExceptionCode.GATEWAY_TARGET_FAILED)
     try:
-        # FC 3 and FC 4 read the same registers, as meters' maps do. Writes (FC 6, 16) and
-        # every other function are refused: the measured values are read-only.
+        # FC 3 and FC 4 read the same registers, as meters' maps do. Writes (FC 6, 16) come
+        # here only while they are disabled; they and every other function are refused.
         if function in (Function.READ_HOLDING_REGISTERS, Function.READ_INPUT_REGISTERS):
             return _read(function, pdu, read)
         raise ModbusError(ExceptionCode.ILLEGAL_FUNCTION)
@@ -120,3 +126,39 @@ def _read(function: int, pdu: bytes, read: ReadRegisters) -> bytes:
         raise ModbusError(ExceptionCode.ILLEGAL_DATA_ADDRESS)
     data = read(address, count)
     return bytes((function, 2 * count)) + data
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """An FC 6 or FC 16 request: the first register and the values written from it on."""
+
+    function: int
+    address: int
+    values: tuple[int, ...]
+
+
+def is_write(pdu: bytes) -> bool:
+    """Whether the request is a write (FC 6 or FC 16)."""
+    return bool(pdu) and pdu[0] in WRITES
+
+
+def parse_write(pdu: bytes) -> WriteRequest:
+    """The write a PDU asks for; ModbusError 03 for a malformed one."""
+    function = pdu[0]
+    if function == Function.WRITE_SINGLE_REGISTER and len(pdu) == 5:
+        address, value = struct.unpack_from(">HH", pdu, 1)
+        return WriteRequest(function, address, (value,))
+    if function == Function.WRITE_MULTIPLE_REGISTERS and len(pdu) >= 6:
+        address, count, size = struct.unpack_from(">HHB", pdu, 1)
+        if 1 <= count <= MAX_WRITE_REGISTERS and size == 2 * count and len(pdu) == 6 + size:
+            if address + count > REGISTER_SPACE:
+                raise ModbusError(ExceptionCode.ILLEGAL_DATA_ADDRESS)
+            return WriteRequest(function, address, struct.unpack_from(f">{count}H", pdu, 6))
+    raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE)
+
+
+def write_response(request: WriteRequest) -> bytes:
+    """The normal answer to a write: FC 6 echoes it, FC 16 gives address and quantity."""
+    if request.function == Function.WRITE_SINGLE_REGISTER:
+        return struct.pack(">BHH", request.function, request.address, request.values[0])
+    return struct.pack(">BHH", request.function, request.address, len(request.values))

@@ -8,10 +8,12 @@ to the register's unit; empty: 1), ``sf`` (the scale-factor point an integer is 
 ``unit`` (the register's unit, for the docs) and ``value`` (a fixed value).
 
 Types: ``uint16``, ``int16``, ``acc32`` (unsigned 32 bit, wrapping), ``uint64``, ``float32``
-(IEEE 754), each high word first; ``sunssf`` (a SunSpec scale factor, int16); ``string:N``
-(N registers of ASCII, NUL padded); ``bitfield32``; ``pad``. A value the load does not have
-(its wiring lacks the phase) is sent as "not implemented": NaN for floats, 0x8000 for int16 and
-pad, 0xFFFF for uint16, 0 for accumulators and bit fields, all ones for uint64.
+(IEEE 754), each high word first; ``int32_lw`` (signed 32 bit, low word first, as Carlo
+Gavazzi meters send it); ``sunssf`` (a SunSpec scale factor, int16); ``string:N`` (N registers
+of ASCII, NUL padded); ``bitfield32``; ``pad``. A value the load does not have (its wiring
+lacks the phase) is sent as the row's ``value`` if it has one, else as "not implemented": NaN
+for floats, 0x8000 for int16 and pad, 0xFFFF for uint16, 0 for accumulators, bit fields and
+int32_lw, all ones for uint64.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import csv
 import math
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from emsbox.variables import BY_NAME
@@ -53,6 +55,7 @@ SIZES = {
     "acc32": 2,
     "bitfield32": 2,
     "float32": 2,
+    "int32_lw": 2,
     "uint64": 4,
 }
 INT16_NA = 0x8000
@@ -93,8 +96,6 @@ def _check(point: Point, line: int) -> None:
         raise MapError(f"{where}: a string's size is a number of registers")
     if point.variable and point.variable not in BY_NAME and point.variable not in DERIVED:
         raise MapError(f"{where}: {point.variable!r} is neither a variable nor derived")
-    if point.type == "int16" and point.variable and not point.sf:
-        raise MapError(f"{where}: an int16 variable needs its scale-factor point")
 
 
 def read_table(name: str) -> tuple[Point, ...]:
@@ -110,7 +111,7 @@ def parse_table(lines: Iterable[str]) -> tuple[Point, ...]:
     for line, row in enumerate(csv.DictReader(lines), start=2):
         try:
             point = Point(
-                address=int(row["address"]),
+                address=int(row["address"], 0),
                 name=row["name"],
                 type=row["type"],
                 variable=row.get("variable") or "",
@@ -127,6 +128,20 @@ def parse_table(lines: Iterable[str]) -> tuple[Point, ...]:
         end = point.address + point.size
         points.append(point)
     return tuple(points)
+
+
+def blocks(points: tuple[Point, ...], gap: int = 32) -> list[tuple[int, tuple[Point, ...]]]:
+    """A table of far-apart points cut into blocks where two points are more than ``gap``
+    registers apart: (start, the block's points with addresses from its start)."""
+    out: list[tuple[int, list[Point]]] = []
+    end = None
+    for p in points:
+        if end is None or p.address - end > gap:
+            out.append((p.address, []))
+        start, members = out[-1]
+        members.append(replace(p, address=p.address - start))
+        end = p.address + p.size
+    return [(start, tuple(members)) for start, members in out]
 
 
 def table_size(points: tuple[Point, ...]) -> int:
@@ -174,9 +189,13 @@ def _encoded(p: Point, x: float | None, fixed: Mapping[str, int | str]) -> bytes
         return struct.pack(">f", math.nan if x is None else x)
     if p.type == "int16":
         if x is None:
-            return INT16_NA.to_bytes(2, "big")
-        sf = int(fixed[p.sf])
+            return struct.pack(">H", INT16_NA if p.value == "" else int(p.value) & 0xFFFF)
+        sf = int(fixed[p.sf]) if p.sf else 0
         return struct.pack(">h", _clamp(x / 10.0**sf, -32767, 32767))
+    if p.type == "int32_lw":
+        raw = int(p.value or 0) if x is None else _clamp(x, -(2**31) + 1, 2**31 - 1)
+        low, high = raw & 0xFFFF, (raw >> 16) & 0xFFFF
+        return struct.pack(">HH", low, high)
     if p.type == "uint16":
         return struct.pack(">H", UINT16_NA if x is None else _clamp(x, 0, 0xFFFE))
     if p.type in ("acc32", "bitfield32"):

@@ -1,11 +1,13 @@
-"""The Modbus TCP server: its own thread and event loop, answering from the units' images.
+"""The Modbus gateway: the TCP server in its own thread and event loop, and the RTU slave
+(rtu_server.py), both answering from the units' images.
 
-Written on asyncio rather than on a Modbus library's server so that every stream is handled
-as the gateway must (see PITFALLS.md): pipelined requests are all answered in order; a header
-no Modbus client sends (protocol id not 0, length out of range) closes the connection at once;
-a frame left incomplete for ``FRAME_TIMEOUT_S``, or a connection silent for the idle timeout,
-is closed; a client that does not read its answers stops being read, and the connections are
-limited in number. Nothing a client sends can stop the server or slow the other clients.
+The TCP server is written on asyncio rather than on a Modbus library's server so that every
+stream is handled as the gateway must (see docs/modbus.md): pipelined requests are all
+answered in order; a header no Modbus client sends (protocol id not 0, length out of range)
+closes the connection at once; a frame left incomplete for ``FRAME_TIMEOUT_S``, or a
+connection silent for the idle timeout, is closed; a client that does not read its answers
+stops being read, and the connections are limited in number. Nothing a client sends can stop
+the server or slow the other clients.
 """
 
 from __future__ import annotations
@@ -13,49 +15,49 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emsbox.bus import Bus, Reading
 from emsbox.gateways.modbus.config import ModbusConfig
-from emsbox.gateways.modbus.image import Identity, LoadRating, UnitImage, unit_image
+from emsbox.gateways.modbus.image import Identity, LoadRating, unit_image
 from emsbox.gateways.modbus.protocol import (
+    Frame,
     FramingError,
-    ReadRegisters,
+    ModbusError,
     answer,
+    exception_pdu,
     split_frames,
     tcp_response,
 )
+from emsbox.gateways.modbus.rtu_server import RtuServer, SerialLineError, line_settings
+from emsbox.gateways.modbus.units import COMMAND_WAIT_S, DEVICE_UNITS, Commander, Units
 
 log = logging.getLogger(__name__)
 
 FRAME_TIMEOUT_S = 5.0  # a request's bytes arrive within this, or the connection goes
 START_TIMEOUT_S = 10.0
-# TCP clients address "the device itself" as unit 0 or 255: the first load answers.
-DEVICE_UNITS = (0, 255)
+MAX_QUEUED = 64  # requests a connection may have waiting behind its writes
 
 
 class ListenError(Exception):
-    """The server cannot listen on the configured address and port."""
+    """A server cannot listen as configured; ``key`` is the setting at fault."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
 class GatewayHealth:
-    """Whether the gateway serves, with a one-line detail."""
+    """Whether one of the gateway's servers serves, with a one-line detail."""
 
+    name: str
     healthy: bool
     detail: str
 
 
-class _Units:
-    """The units' images, replaced whole (so a reader sees the old set or the new one)."""
-
-    def __init__(self) -> None:
-        self.images: Mapping[int, UnitImage] = {}
-
-    def reader(self, unit_id: int) -> ReadRegisters | None:
-        image = self.images.get(1 if unit_id in DEVICE_UNITS else unit_id)
-        return None if image is None else image.read
+TCP = "Modbus TCP"
+RTU = "Modbus RTU"
 
 
 class _Connection(asyncio.Protocol):
@@ -66,10 +68,15 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.pending: asyncio.Task[None] | None = None
+        self.queued = 0  # requests waiting behind a write
+        self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         if len(self.server.connections) >= self.server.config.max_connections:
             self.server.refused += 1
             transport.abort()
@@ -89,11 +96,53 @@ class _Connection(asyncio.Protocol):
             return
         units = self.server.units
         for frame in frames:
-            self.transport.write(
-                tcp_response(frame, answer(frame.pdu, units.reader(frame.unit_id)))
-            )
+            if self.pending is None and not units.takes_write(frame.pdu):
+                pdu = answer(frame.pdu, units.reader(frame.unit_id))
+                self.transport.write(tcp_response(frame, pdu))
+            else:
+                # A write waits for its commands; what follows it waits for its answer.
+                if self.queued >= MAX_QUEUED:
+                    log.warning("modbus: %s sends more than it waits for; closing", self.peer)
+                    self.transport.abort()
+                    return
+                self.queued += 1
+                task = asyncio.get_running_loop().create_task(self._later(self.pending, frame))
+                self.pending = task
+                task.add_done_callback(self._settled)
         self.server.requests += len(frames)
         self._arm()
+
+    async def _later(self, before: asyncio.Task[None] | None, frame: Frame) -> None:
+        if before is not None:
+            await asyncio.shield(before)
+        units = self.server.units
+        if units.takes_write(frame.pdu) and units.reader(frame.unit_id) is not None:
+            pdu = await self._write(frame)
+        else:
+            pdu = answer(frame.pdu, units.reader(frame.unit_id))
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(tcp_response(frame, pdu))
+
+    async def _write(self, frame: Frame) -> bytes:
+        units = self.server.units
+        unit = 1 if frame.unit_id in DEVICE_UNITS else frame.unit_id
+        try:
+            request, futures = units.submit(unit, frame.pdu, self.peer)
+        except ModbusError as error:
+            return exception_pdu(frame.pdu[0], error.code)
+        errors: list[BaseException | None] = []
+        for future in futures:
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), COMMAND_WAIT_S)
+                errors.append(None)
+            except Exception as exc:  # any failure is the client's exception 04
+                errors.append(exc)
+        return units.outcome(request, errors)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self.queued -= 1
+        if self.pending is task:
+            self.pending = None
 
     def _arm(self) -> None:
         if self.timer is not None:
@@ -124,7 +173,7 @@ class _Connection(asyncio.Protocol):
 class _TcpServer:
     """The listening socket and its connections, inside the gateway's event loop."""
 
-    def __init__(self, config: ModbusConfig, units: _Units) -> None:
+    def __init__(self, config: ModbusConfig, units: Units) -> None:
         self.config = config
         self.units = units
         self.connections: set[_Connection] = set()
@@ -147,7 +196,8 @@ class _TcpServer:
             if self.config.tcp_port < 1024 and isinstance(exc, PermissionError):
                 hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
             where = f"{self.config.bind_address}:{self.config.tcp_port}"
-            raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}{hint}") from None
+            message = f"cannot listen on {where}: {exc.strerror or exc}{hint}"
+            raise ListenError("modbus.tcp_port", message) from None
         host, port = self.server.sockets[0].getsockname()[:2]
         return str(host), int(port)
 
@@ -161,6 +211,16 @@ class _TcpServer:
             await self.server.wait_closed()
 
 
+def _tcp_settings(config: ModbusConfig) -> tuple[object, ...]:
+    return (
+        config.tcp_enabled,
+        config.bind_address,
+        config.tcp_port,
+        config.max_connections,
+        config.idle_timeout_s,
+    )
+
+
 class ModbusGateway:
     """The Modbus gateway of the service: serves the readings of the bus as the config says.
 
@@ -168,13 +228,14 @@ class ModbusGateway:
     service runs; the images follow every reading the bus publishes.
     """
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, commander: Commander | None = None) -> None:
         self._bus = bus
-        self._units = _Units()
+        self._units = Units(commander)
         self._config = ModbusConfig()
         self._ratings: list[LoadRating] = []
         self._identity = Identity("", "")
         self._tcp: _TcpServer | None = None
+        self._rtu: RtuServer | None = None
         self.address: tuple[str, int] | None = None
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
@@ -188,18 +249,58 @@ class ModbusGateway:
 
     def apply(self, config: ModbusConfig, ratings: list[LoadRating], identity: Identity) -> None:
         """Serve with ``config`` and these loads from now on. Raises ListenError, keeping
-        what ran before, when the new address cannot be listened on."""
+        what ran before, when a server cannot listen as configured."""
         with self._lock:
-            if config != self._config or (self._tcp is not None) != config.tcp_enabled:
+            old = self._config
+            tcp_changed = (
+                _tcp_settings(config) != _tcp_settings(old)
+                or (self._tcp is not None) != config.tcp_enabled
+            )
+            if tcp_changed:
                 future = asyncio.run_coroutine_threadsafe(self._switch(config), self._loop)
                 self.address = future.result(START_TIMEOUT_S)
+            try:
+                self._switch_rtu(config)
+            except SerialLineError as exc:
+                if tcp_changed:
+                    back = asyncio.run_coroutine_threadsafe(self._switch(old), self._loop)
+                    self.address = back.result(START_TIMEOUT_S)
+                raise ListenError("modbus.rtu_serial_port", str(exc)) from None
             self._config = config
             self._ratings, self._identity = list(ratings), identity
+            self._units.writes = config.writes_enabled
+            self._units.names = {unit: r.name for unit, r in enumerate(self._ratings, start=1)}
             latest = self._bus.latest_all()
             self._units.images = {
                 unit: unit_image(r, unit, latest.get(r.name), identity, config.sunspec_models)
                 for unit, r in enumerate(self._ratings, start=1)
             }
+
+    def _switch_rtu(self, config: ModbusConfig) -> None:
+        old = self._rtu
+        if not config.rtu_enabled:
+            if old is not None:
+                old.stop()
+                log.info("modbus: RTU slave stopped")
+            self._rtu = None
+            return
+        if old is not None and line_settings(old.config) == line_settings(config):
+            old.config = config  # the port stays open; the unit ids change
+            return
+        if old is not None:
+            old.stop()  # the same port may be opened anew with other settings
+        new = RtuServer(config, self._units)
+        try:
+            new.start()
+        except SerialLineError:
+            if old is not None:
+                try:
+                    old.start()
+                except SerialLineError as again:
+                    log.error("modbus: RTU slave cannot be started again: %s", again)
+                    self._rtu = None
+            raise
+        self._rtu = new
 
     async def _switch(self, config: ModbusConfig) -> tuple[str, int] | None:
         old = self._tcp
@@ -234,16 +335,19 @@ class ModbusGateway:
         log.info("modbus: TCP server on %s:%d", *address)
         return address
 
-    def health(self) -> GatewayHealth | None:
-        """The TCP server's state; None when it is off."""
-        tcp = self._tcp
-        if tcp is None or self.address is None:
-            return None
-        host, port = self.address
-        return GatewayHealth(
-            True,
-            f"TCP {host}:{port}, {len(tcp.connections)} clients, {tcp.requests} requests",
-        )
+    def health(self) -> list[GatewayHealth]:
+        """The state of each server that runs."""
+        out = []
+        tcp, rtu = self._tcp, self._rtu
+        if tcp is not None and self.address is not None:
+            host, port = self.address
+            detail = f"TCP {host}:{port}, {len(tcp.connections)} clients, {tcp.requests} requests"
+            out.append(GatewayHealth(TCP, True, detail))
+        if rtu is not None:
+            line = rtu.config.rtu_serial_port
+            detail = rtu.error or f"{line}, {rtu.requests} requests, {rtu.dropped} bad frames"
+            out.append(GatewayHealth(RTU, rtu.error is None, detail))
+        return out
 
     def stop(self) -> None:
         """Close the server and its connections, and end the threads (once)."""
@@ -253,6 +357,9 @@ class ModbusGateway:
         if self._tcp is not None:
             asyncio.run_coroutine_threadsafe(self._tcp.stop(), self._loop).result(5.0)
             self._tcp = None
+        if self._rtu is not None:
+            self._rtu.stop()
+            self._rtu = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join(5.0)
         self._feed_thread.join(5.0)
@@ -272,7 +379,7 @@ class ModbusGateway:
 
     def _update(self, reading: Reading) -> None:
         with self._lock:
-            if self._tcp is None:
+            if self._tcp is None and self._rtu is None:
                 return  # nobody to serve: no need to encode
             for unit, rating in enumerate(self._ratings, start=1):
                 if rating.name == reading.load:

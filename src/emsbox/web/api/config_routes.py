@@ -18,9 +18,9 @@ from emsbox.web.api.deps import Installer, ServiceDep
 
 router = APIRouter(prefix="/config", tags=["configuration"])
 
-# Sections that touch security (ports, certificates, sessions, data served without a login)
-# only an admin may change.
-ADMIN_SECTIONS = ("web", "modbus")
+# Sections that touch the web server's security (ports, certificates, sessions) only an admin
+# may change.
+ADMIN_SECTIONS = ("web",)
 
 
 class ConfigSaved(BaseModel):

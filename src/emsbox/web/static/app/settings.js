@@ -7,7 +7,7 @@ import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 
 // Sections only an admin may change (ADMIN_SECTIONS in web/api/config_routes.py).
-const ADMIN_SECTIONS = ["web", "modbus"];
+const ADMIN_SECTIONS = ["web"];
 // Sections the running service applies at once (LIVE_SECTIONS in app.py); the others at the next start.
 const LIVE_SECTIONS = ["site", "meter", "modbus"];
 // How the server shows a secret it keeps to itself (config.REDACTED).
@@ -103,7 +103,7 @@ export async function render(main, app, params) {
       "p",
       { class: "settings-downloads", id: "modbus-maps" },
       t("settings.modbus.maps"),
-      ["native", "sunspec-float", "sunspec-int"].map((name) => [
+      ["native", "sunspec-float", "sunspec-int", "carlo-gavazzi", "commands"].map((name) => [
         " ",
         h(
           "a",

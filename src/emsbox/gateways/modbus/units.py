@@ -1,0 +1,78 @@
+"""What both servers answer from: each unit's registers, and the commands a write may send."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+
+from emsbox.gateways.modbus.commands import commands_of
+from emsbox.gateways.modbus.image import UnitImage
+from emsbox.gateways.modbus.protocol import (
+    ExceptionCode,
+    ModbusError,
+    ReadRegisters,
+    WriteRequest,
+    exception_pdu,
+    is_write,
+    parse_write,
+    write_response,
+)
+
+log = logging.getLogger(__name__)
+
+# TCP clients address "the device itself" as unit 0 or 255: the first load answers.
+DEVICE_UNITS = (0, 255)
+
+# Sends a command to a load: (load, action, tariff, who asks) -> its outcome.
+Commander = Callable[[str, str, int | None, str], Future[object]]
+COMMAND_WAIT_S = 5.0  # a command not done by then is answered with exception 04
+
+
+class Units:
+    """The units' images, replaced whole (so a reader sees the old set or the new one), and
+    the commands a write may send to their loads."""
+
+    def __init__(self, commander: Commander | None) -> None:
+        self.images: Mapping[int, UnitImage] = {}
+        self.names: Mapping[int, str] = {}
+        self.commander = commander
+        self.writes = False
+
+    def reader(self, unit_id: int) -> ReadRegisters | None:
+        """The registers of a TCP request's unit (0 and 255: the first)."""
+        return self.unit(1 if unit_id in DEVICE_UNITS else unit_id)
+
+    def unit(self, unit_id: int) -> ReadRegisters | None:
+        """The registers of unit ``unit_id`` (1: the first load), or None."""
+        image = self.images.get(unit_id)
+        return None if image is None else image.read
+
+    def takes_write(self, pdu: bytes) -> bool:
+        """Whether ``pdu`` is a write to be carried out (rather than refused with 01)."""
+        return self.writes and self.commander is not None and is_write(pdu)
+
+    def submit(
+        self, unit_id: int, pdu: bytes, peer: str
+    ) -> tuple[WriteRequest, list[Future[object]]]:
+        """Send the commands of a write to the unit's load (ModbusError when it has none)."""
+        request = parse_write(pdu)
+        actions = commands_of(request)
+        load = self.names.get(unit_id)
+        if load is None or self.commander is None:
+            raise ModbusError(ExceptionCode.GATEWAY_TARGET_FAILED)
+        futures = []
+        for action, tariff in actions:
+            what = action if tariff is None else f"tariff {tariff}"
+            log.info("modbus: %s asks for %s on load %s", peer, what, load)
+            futures.append(self.commander(load, action, tariff, f"modbus {peer}"))
+        return request, futures
+
+    def outcome(self, request: WriteRequest, errors: list[BaseException | None]) -> bytes:
+        """The answer to a write whose commands ended with ``errors`` (None: done)."""
+        failed = [e for e in errors if e is not None]
+        for error in failed:
+            log.warning("modbus: a command was not applied: %s", error)
+        if failed:
+            return exception_pdu(request.function, ExceptionCode.SERVER_DEVICE_FAILURE)
+        return write_response(request)
