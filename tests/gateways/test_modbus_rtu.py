@@ -1,7 +1,6 @@
 """The Modbus RTU slave over a real serial line (two pseudo-terminals joined by socat), read
 by mbpoll and pysunspec2; and the RTU framing on its own."""
 
-import shutil
 import subprocess
 import time
 from concurrent.futures import Future
@@ -16,7 +15,6 @@ from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.modbus.image import NATIVE
 from emsbox.gateways.modbus.rtu import crc16, response, split_requests, with_crc
 from emsbox.gateways.modbus.server import ListenError, ModbusGateway
-from emsbox.samples import Wiring
 
 NATIVE_AT = {p.name: 30000 + p.address for p in NATIVE}
 
@@ -43,43 +41,6 @@ def test_requests_back_to_back_are_told_apart_and_bad_ones_dropped():
 
 def test_a_response_carries_the_address_and_crc():
     assert response(7, b"\x83\x02") == with_crc(b"\x07\x83\x02")
-
-
-@pytest.fixture
-def line(tmp_path):
-    """Two pseudo-terminals joined by socat: (the gateway's end, the client's end)."""
-    socat = shutil.which("socat")
-    assert socat, "socat is missing: scripts/test installs it"
-    ours, theirs = tmp_path / "gateway", tmp_path / "client"
-    proc = subprocess.Popen(
-        [socat, f"pty,raw,echo=0,link={ours}", f"pty,raw,echo=0,link={theirs}"],
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not (ours.exists() and theirs.exists()):
-        assert time.monotonic() < deadline, "socat made no pseudo-terminals"
-        time.sleep(0.02)
-    try:
-        yield ours, theirs
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-@pytest.fixture
-def rtu(line):
-    """A gateway answering as slaves 5 (main) and 6 (hvac) on the line."""
-    ours, theirs = line
-    bus = Bus()
-    bus.publish(reading())
-    bus.publish(reading("hvac", Wiring.SINGLE_PHASE))
-    gateway = ModbusGateway(bus)
-    config = ModbusConfig(rtu_enabled=True, rtu_serial_port=str(ours), rtu_unit_id=5)
-    gateway.apply(config, [MAIN, HVAC], IDENTITY)
-    try:
-        yield gateway, theirs
-    finally:
-        gateway.stop()
 
 
 def mbpoll_rtu(port, *args: str) -> subprocess.CompletedProcess:

@@ -206,3 +206,49 @@ def _encoded(p: Point, x: float | None, fixed: Mapping[str, int | str]) -> bytes
     if p.type == "uint64":
         return struct.pack(">Q", UINT64_NA if x is None else _clamp(x, 0, UINT64_NA - 1))
     raise MapError(f"{p.name}: cannot encode type {p.type}")
+
+
+def decode(points: tuple[Point, ...], data: bytes) -> dict[str, float]:
+    """The variables a table's registers hold (``data`` from the table's start), in the
+    vocabulary's units: what a client of a meter with this map reads. A point sent as "not
+    implemented", or holding a derived value, gives nothing."""
+    sfs = {
+        p.name: struct.unpack_from(">h", data, 2 * p.address)[0]
+        for p in points
+        if p.type == "sunssf" and 2 * p.address + 2 <= len(data)
+    }
+    out: dict[str, float] = {}
+    for p in points:
+        at = 2 * p.address
+        if not p.variable or p.variable in DERIVED or at + 2 * p.size > len(data):
+            continue
+        raw = _decoded(p, data[at : at + 2 * p.size], sfs)
+        if raw is not None and math.isfinite(raw):
+            out[p.variable] = raw / p.scale
+    return out
+
+
+def _decoded(p: Point, chunk: bytes, sfs: Mapping[str, int]) -> float | None:
+    if p.type == "float32":
+        return float(struct.unpack(">f", chunk)[0])
+    if p.type == "int16":
+        (word,) = struct.unpack(">H", chunk)
+        if word == INT16_NA and p.value == "":
+            return None
+        sf = sfs.get(p.sf, 0) if p.sf else 0
+        if sf == -32768:  # the scale factor itself is not implemented
+            return None
+        return float(struct.unpack(">h", chunk)[0]) * 10.0**sf
+    if p.type == "uint16":
+        (word,) = struct.unpack(">H", chunk)
+        return None if word == UINT16_NA else float(word)
+    if p.type == "acc32":
+        sf = sfs.get(p.sf, 0) if p.sf else 0
+        return float(struct.unpack(">I", chunk)[0]) * 10.0**sf
+    if p.type == "int32_lw":
+        low, high = struct.unpack(">HH", chunk)
+        return float(struct.unpack(">i", struct.pack(">HH", high, low))[0])
+    if p.type == "uint64":
+        (value,) = struct.unpack(">Q", chunk)
+        return None if value == UINT64_NA else float(value)
+    return None

@@ -47,7 +47,8 @@ def line_settings(config: ModbusConfig) -> tuple[object, ...]:
 
 
 class RtuServer:
-    """The RTU slave of one serial port; ``reader(address)`` gives a unit's registers."""
+    """The RTU slave of one serial port, answering from ``units`` (slave addresses from
+    ``rtu_unit_id`` on)."""
 
     def __init__(self, config: ModbusConfig, units: Units) -> None:
         self.config = config
