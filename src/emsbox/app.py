@@ -23,12 +23,14 @@ from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
 from emsbox.gateways.modbus.image import Identity, LoadRating
 from emsbox.gateways.modbus.server import RTU, TCP, ListenError, ModbusGateway
+from emsbox.loads import SourceKind
 from emsbox.service.acquisition import Action, Command, CommandError
 from emsbox.service.acquisition_process import (
     AcquisitionProcess,
     AcquisitionSpec,
     RemoteAcquisition,
 )
+from emsbox.service.polled import PolledMeterAcquisition, SerialLines
 from emsbox.sources.base import SourceError
 from emsbox.store.log import LogStore, StoreError
 from emsbox.web.accounts import AccountStore
@@ -59,26 +61,30 @@ class LoadDescription:
     healthy: bool
 
 
+Acquisition = RemoteAcquisition | PolledMeterAcquisition
+
+
 @dataclass(frozen=True)
 class _Measured:
     """A load being measured: the acquisition that owns it, with what the API lists of it."""
 
-    acquisition: RemoteAcquisition
+    acquisition: Acquisition
     description: LoadDescription  # its ``healthy`` is filled in when asked
 
 
-def _measured(config: Config, acquisitions: list[RemoteAcquisition]) -> dict[str, _Measured]:
+def _measured(config: Config, acquisitions: list[Acquisition]) -> dict[str, _Measured]:
     meter = config.meter
     kinds = {meter.main.name: meter.main.source.kind.value}
     kinds |= {ext.name: ext.source.kind.value for ext in meter.loads}
-    out = {}
+    found = {}
     for acquisition in acquisitions:
         for load in acquisition.loads:
             # The single-phase parts of the main meter (main_l1, ...) share its source.
             kind = kinds.get(load.name, kinds[meter.main.name])
             description = LoadDescription(load.name, load.wiring.value, kind, healthy=False)
-            out[load.name] = _Measured(acquisition, description)
-    return out
+            found[load.name] = _Measured(acquisition, description)
+    # In the configuration's order, whichever acquisition measures them.
+    return {name: found[name] for name in meter.load_names() if name in found}
 
 
 # The sections of the configuration that apply while running; the others at the next start.
@@ -138,7 +144,9 @@ class Service:
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._process: AcquisitionProcess | None = None
-        self._acquisitions: list[RemoteAcquisition] = []
+        self._polled: list[PolledMeterAcquisition] = []
+        self._serial_lines = SerialLines()
+        self._acquisitions: list[Acquisition] = []
         self._by_load: dict[str, _Measured] = {}
         self._feed: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -163,6 +171,7 @@ class Service:
         """Stop acquisition (saving counters), then commit everything to the store."""
         self._stopping.set()
         self.modbus.stop()
+        self._stop_polled()
         if self._process is not None:
             self._process.stop()
         if self._feed is not None:
@@ -183,7 +192,23 @@ class Service:
             logging.getLogger().getEffectiveLevel(),
         )
         self._process = AcquisitionProcess(spec, self.bus)
-        acquisitions = self._process.start()
+        acquisitions: list[Acquisition] = list(self._process.start())
+        polled = [
+            PolledMeterAcquisition(
+                load.name,
+                load.wiring,
+                load.source.modbus,
+                self._serial_lines,
+                self.bus,
+                interval_s=config.meter.publish_interval_s,
+            )
+            for load in config.meter.loads
+            if load.source.kind is SourceKind.MODBUS
+        ]
+        for acquisition in polled:
+            acquisition.start()
+        self._polled = polled
+        acquisitions += polled
         # Replaced whole, so that readers on other threads see the old set or the new one.
         self._acquisitions, self._by_load = acquisitions, _measured(config, acquisitions)
         self.config = config
@@ -343,8 +368,15 @@ class Service:
                 states.append(GatewayState(name, enabled, not enabled, "off"))
         return states
 
+    def _stop_polled(self) -> None:
+        for acquisition in self._polled:
+            acquisition.stop()
+        self._polled = []
+        self._serial_lines.close()
+
     def _restart_acquisition(self, live: Config) -> None:
         """Run the acquisition with ``live``'s site and meter; on failure, as it was."""
+        self._stop_polled()
         if self._process is not None:
             self._process.stop()
         try:

@@ -29,10 +29,70 @@ LoadName = Annotated[
 
 
 class SourceKind(StrEnum):
-    """Where a load's samples come from."""
+    """Where a load's samples (or, for a meter polled over Modbus, values) come from."""
 
     SIMULATOR = "simulator"
     RECORDING = "recording"
+    MODBUS = "modbus"
+
+
+class ModbusMeterModel(StrEnum):
+    """The register map an external meter is read by."""
+
+    SUNSPEC = "sunspec"  # any SunSpec meter: models 201-204 or 211-214
+    CARLO_GAVAZZI = "carlo_gavazzi"  # EM24 Ethernet, EM340 and compatible
+
+
+class SerialParity(StrEnum):
+    """Parity of a serial line."""
+
+    NONE = "none"
+    EVEN = "even"
+    ODD = "odd"
+
+
+class ModbusMeterSettings(BaseModel):
+    """An external meter polled over Modbus TCP (host) or RTU (serial port)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    model: ModbusMeterModel = Field(
+        default=ModbusMeterModel.SUNSPEC,
+        description="The meter's register map: sunspec, or carlo_gavazzi (EM24 / EM340).",
+    )
+    host: str = Field(
+        default="",
+        max_length=253,
+        description="Host name or address of a Modbus TCP meter (or gateway); empty for RTU.",
+    )
+    port: int = Field(default=502, ge=1, le=65535, description="Its Modbus TCP port.")
+    serial_port: str = Field(
+        default="",
+        max_length=200,
+        description=(
+            "Serial port of an RTU meter, e.g. /dev/ttyUSB0; empty for TCP. Meters on one "
+            "port share it, with the port's settings of the first of them."
+        ),
+    )
+    baud_rate: int = Field(default=9600, ge=1200, le=115200, description="RTU baud rate.")
+    parity: SerialParity = Field(default=SerialParity.NONE, description="RTU parity.")
+    stop_bits: int = Field(default=1, ge=1, le=2, description="RTU stop bits.")
+    unit_id: int = Field(
+        default=1, ge=1, le=247, description="The meter's unit id (slave address)."
+    )
+    timeout_s: float = Field(
+        default=1.0, ge=0.1, le=10.0, description="How long to wait for each answer."
+    )
+    retries: int = Field(
+        default=1, ge=0, le=5, description="Tries again after a timeout or a garbled answer."
+    )
+
+    @model_validator(mode="after")
+    def _check_transport(self) -> Self:
+        """TCP or RTU: a host or a serial port, not both."""
+        if self.host and self.serial_port:
+            raise ValueError("give host (Modbus TCP) or serial_port (RTU), not both")
+        return self
 
 
 class ExtensionModule(StrEnum):
@@ -59,12 +119,18 @@ class SourceSettings(BaseModel):
         ),
     )
     loop: bool = Field(default=True, description="Replay the recording in an endless loop.")
+    modbus: ModbusMeterSettings = Field(
+        default_factory=ModbusMeterSettings,
+        description="The external meter, when kind = modbus.",
+    )
 
     @model_validator(mode="after")
     def _check_file(self) -> Self:
-        """A recording source names its file."""
+        """A recording source names its file; a Modbus one its meter's host or port."""
         if self.kind is SourceKind.RECORDING and self.recording_file is None:
             raise ValueError("recording_file is required when kind = recording")
+        if self.kind is SourceKind.MODBUS and not (self.modbus.host or self.modbus.serial_port):
+            raise ValueError("modbus.host or modbus.serial_port is required when kind = modbus")
         return self
 
 
@@ -94,9 +160,11 @@ class MainMeter(BaseModel):
 
     @model_validator(mode="after")
     def _check_split(self) -> Self:
-        """Only a 3P4W meter splits into single-phase loads."""
+        """Only a 3P4W meter splits into single-phase loads; the main meter measures."""
         if self.as_single_phase_loads and self.wiring is not Wiring.THREE_PHASE_4W:
             raise ValueError("as_single_phase_loads needs wiring 3P4W")
+        if self.source.kind is SourceKind.MODBUS:
+            raise ValueError("the main meter measures itself: only extension loads can be modbus")
         return self
 
     def load_names(self) -> list[str]:

@@ -2,15 +2,20 @@
 over TCP and over a serial line made by socat); what the client decodes is the reading."""
 
 import socket
+import time
 
 import pytest
 import serial
 from modbus_support import reading, serving
 
+from emsbox.bus import Bus
 from emsbox.gateways.modbus.client import ModbusClientError, RtuClient, SerialLine, TcpClient
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.modbus.meters import CarloGavazziMeter, MeterModel, SunSpecMeter, meter
 from emsbox.gateways.modbus.sunspec_models import SunSpecModels
+from emsbox.loads import ModbusMeterSettings
+from emsbox.samples import Wiring
+from emsbox.service.polled import PolledMeterAcquisition, SerialLines
 
 COMMON = ("v_l1", "v_l2", "v_l3", "i_l1", "p_sys", "q_sys", "s_sys", "pf_sys", "freq")
 COUNTERS = ("kwh_imp", "kwh_exp", "kwh_imp_l1")
@@ -98,3 +103,40 @@ def test_failures_are_one_clear_error_each():
         with pytest.raises(ModbusClientError, match=r"no answer within 0\.3 s"):
             client.read(1, 0, 2)
         client.close()
+
+
+def test_loads_read_from_two_meters_on_one_serial_line(rtu):
+    _, theirs = rtu  # slaves 5 (main, 3P4W) and 6 (hvac, 1P2W)
+    bus, lines = Bus(), SerialLines()
+    settings = {"serial_port": str(theirs), "parity": "even", "timeout_s": 1.0}
+    polled = [
+        PolledMeterAcquisition(
+            name,
+            wiring,
+            ModbusMeterSettings(model=model, unit_id=unit, **settings),
+            lines,
+            bus,
+            interval_s=0.5,
+        )
+        for name, wiring, model, unit in (
+            ("a", Wiring.THREE_PHASE_4W, "sunspec", 5),
+            ("b", Wiring.SINGLE_PHASE, "carlo_gavazzi", 6),
+        )
+    ]
+    try:
+        for acquisition in polled:
+            acquisition.start()
+        deadline = time.monotonic() + 10
+        while bus.latest("a") is None or bus.latest("b") is None:
+            assert time.monotonic() < deadline, [p.last_error for p in polled]
+            time.sleep(0.05)
+        a, b = bus.latest("a"), bus.latest("b")
+        assert a.values["v_l2"] == pytest.approx(reading().values["v_l2"], rel=1e-6)
+        assert b.values["v_l1"] == pytest.approx(reading().values["v_l1"], abs=0.05)
+        assert "v_l2" not in b.values  # a single-phase load keeps its own phase only
+        assert b.counters["kwh_imp"] == pytest.approx(reading().counters["kwh_imp"], abs=0.05)
+        assert all(p.healthy() for p in polled)
+    finally:
+        for acquisition in polled:
+            acquisition.stop()
+        lines.close()

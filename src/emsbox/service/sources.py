@@ -61,6 +61,8 @@ def build_sources(config: MeterConfig, data_dir: Path, utc_offset_h: float) -> l
         recording = _open_recording(main.source, data_dir, main.wiring, main.name, hz)
         plans.append(SourcePlan(recording, split, volts))
     for index, load in enumerate(config.loads):
+        if load.source.kind is SourceKind.MODBUS:
+            continue  # polled by the service (service/polled.py), not measured here
         if load.source.kind is SourceKind.SIMULATOR:
             sim = demo_extension_load(index, load.name, _module_ct(load.module), load.ct_primary_a)
             simulated.append(sim.model_copy(update={"wiring": load.wiring, **supply}))

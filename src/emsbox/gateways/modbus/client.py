@@ -83,8 +83,8 @@ class TcpClient:
             raise ModbusClientError(f"no answer within {self.timeout_s:g} s") from None
         except OSError as exc:
             self.close()
-            reason = exc.strerror or str(exc)
-            raise ModbusClientError(f"{self.host}:{self.port}: {reason}") from None
+            # The caller says which meter; the reason is enough here.
+            raise ModbusClientError(exc.strerror or str(exc)) from None
 
     def _connected(self) -> socket.socket:
         if self._sock is None:
@@ -140,7 +140,7 @@ class RtuClient:
                 rest = 2 if head[1] & 0x80 else head[2] + 2
                 frame = head + _read(port, rest, deadline)
             except (serial.SerialException, OSError) as exc:
-                raise ModbusClientError(f"{port.port}: {exc}") from None
+                raise ModbusClientError(str(exc)) from None
         if len(frame) < 3 + rest or not crc_ok(frame):
             raise ModbusClientError(f"slave {unit}: a truncated or corrupt answer")
         if frame[0] != unit:
