@@ -64,10 +64,12 @@ def test_a_user_arranges_a_dashboard_and_finds_it_again(page, ready):
     page.select_option("#widget-load", "hvac")
     page.select_option("#widget-vars", "i_l1")
     page.click(".add-widget")
+    expect(page.locator(".widget")).to_have_count(2)
     page.select_option("#widget-kind", "live_chart")
     page.select_option("#widget-load", "main")
     page.select_option("#widget-vars", ["p_sys", "q_sys"])
     page.click(".add-widget")
+    expect(page.locator(".widget")).to_have_count(3)
     kinds = page.locator(".widget").evaluate_all("els => els.map(e => e.dataset.kind)")
     assert kinds == ["tiles", "gauge", "live_chart"]
     page.locator(".widget[data-kind=live_chart] .move-up").click()

@@ -42,6 +42,7 @@ export async function render(main, app, params) {
   const load = own ? null : params.get("load");
   let editing = params.get("edit") === "1" && own !== null;
   let mounted = [];
+  let stopForm = null; // the widget form's wait for a load's first reading
 
   const status = h("p", { class: "status", role: "status" }, t("dash.waiting"));
   const showUpdated = (reading) => {
@@ -110,6 +111,12 @@ export async function render(main, app, params) {
   }
 
   function draw() {
+    drawGrid();
+    replace(tools, own ? boardTools() : null);
+  }
+
+  // The widgets alone: the editing tools (and what the user chose in them) stay as they are.
+  function drawGrid() {
     for (const m of mounted) m.stop();
     mounted = [];
     const widgets = own ? own.widgets : load ? defaultWidgets(load) : siteWidgets(app);
@@ -128,7 +135,6 @@ export async function render(main, app, params) {
       }),
       own && !own.widgets.length ? h("p", { class: "muted" }, t("dash.empty")) : null,
     );
-    replace(tools, own ? boardTools() : null);
   }
 
   function widgetButtons(i, count) {
@@ -310,6 +316,11 @@ export async function render(main, app, params) {
     kind.addEventListener("change", refresh);
     loadSelect.addEventListener("change", refresh);
     refresh();
+    // A load whose first reading has not come yet has no variables to offer: they come with it.
+    stopForm?.();
+    stopForm = live.subscribe((reading) => {
+      if (reading.load === loadSelect.value && !vars.options.length) refresh();
+    });
 
     return h(
       "form",
@@ -334,14 +345,18 @@ export async function render(main, app, params) {
           if (k.range) spec.range = range.value;
           if (k.period) spec.period = period.value;
           own.widgets.push(spec);
+          const submit = event.target.querySelector("button[type=submit]");
+          submit.disabled = true; // one widget per click, however slow the save
           try {
             await save();
           } catch (e) {
             own.widgets.pop();
             error.textContent = e instanceof ApiError ? e.message : String(e);
             return;
+          } finally {
+            submit.disabled = false;
           }
-          draw();
+          drawGrid();
         },
       },
       h("h3", {}, t("dash.add_widget")),
@@ -372,6 +387,7 @@ export async function render(main, app, params) {
   draw();
   return () => {
     stopStatus();
+    stopForm?.();
     for (const m of mounted) m.stop();
   };
 }
