@@ -92,14 +92,6 @@ LIVE_SECTIONS = ("site", "meter", "modbus")
 MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
 
 
-class GatewayError(Exception):
-    """A gateway cannot run as configured; ``key`` is the setting at fault."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
 @dataclass(frozen=True)
 class GatewayState:
     """A protocol server: whether it is enabled, works, and a one-line detail."""
@@ -290,7 +282,7 @@ class Service:
         acquisition process restarts with them (a second or two without readings; the
         counters are saved and continue). The store and web sections apply at the next start;
         until then the service reports ``restart_required``. Returns ``restart_required``.
-        Raises SourceError if the new sources cannot run, GatewayError if the Modbus server
+        Raises SourceError if the new sources cannot run, ListenError if the Modbus gateway
         cannot listen as configured: then nothing is saved and what ran before runs on.
         """
         with self._lock:
@@ -326,11 +318,8 @@ class Service:
         return cast("Future[object]", future)
 
     def _apply_modbus(self, config: Config) -> None:
-        """Serve Modbus as ``config`` says; GatewayError, keeping what ran, if it cannot."""
-        try:
-            self.modbus.apply(config.modbus, _ratings(config), self._identity)
-        except ListenError as exc:
-            raise GatewayError(exc.key, str(exc)) from None
+        """Serve Modbus as ``config`` says; ListenError, keeping what ran, if it cannot."""
+        self.modbus.apply(config.modbus, _ratings(config), self._identity)
         self._modbus_errors = {}
 
     def _serve_modbus_or_report(self) -> None:
@@ -343,7 +332,7 @@ class Service:
             try:
                 self._apply_modbus(config)
                 break
-            except GatewayError as exc:
+            except ListenError as exc:
                 log.error("modbus: %s", exc)
                 server = RTU if exc.key.startswith("modbus.rtu") else TCP
                 errors[server] = str(exc)

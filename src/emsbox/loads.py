@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emsbox.samples import Wiring
+from emsbox.serial_settings import SerialParity
 
 MAX_EXTENSION_LOADS = 10
 # The main meter's inputs are connected directly, up to Imax 65 A (the datasheet's current
@@ -41,14 +42,6 @@ class ModbusMeterModel(StrEnum):
 
     SUNSPEC = "sunspec"  # any SunSpec meter: models 201-204 or 211-214
     CARLO_GAVAZZI = "carlo_gavazzi"  # EM24 Ethernet, EM340 and compatible
-
-
-class SerialParity(StrEnum):
-    """Parity of a serial line."""
-
-    NONE = "none"
-    EVEN = "even"
-    ODD = "odd"
 
 
 class ModbusMeterSettings(BaseModel):

@@ -20,9 +20,15 @@ from dataclasses import dataclass
 import serial
 
 from emsbox.bus import Publisher, Reading
-from emsbox.gateways.modbus.client import ModbusClientError, RtuClient, SerialLine, TcpClient
+from emsbox.gateways.modbus.client import (
+    SERIAL_PARITY,
+    ModbusClientError,
+    RtuClient,
+    SerialLine,
+    TcpClient,
+)
 from emsbox.gateways.modbus.meters import MeterModel, meter
-from emsbox.loads import ModbusMeterSettings, SerialParity
+from emsbox.loads import ModbusMeterSettings
 from emsbox.samples import Wiring
 from emsbox.service.acquisition import STALE_AFTER_S, Command, CommandError
 from emsbox.variables import BY_NAME, Kind
@@ -36,11 +42,6 @@ _PHASES = {
     Wiring.THREE_PHASE_3W: {"l1", "l2", "l3", "l12", "l23", "l31"},
     Wiring.THREE_PHASE_4W: {"l1", "l2", "l3", "l12", "l23", "l31", "n"},
     Wiring.WILD_LEG: {"l1", "l2", "l3", "l12", "l23", "l31", "n"},
-}
-_PARITY = {
-    SerialParity.NONE: serial.PARITY_NONE,
-    SerialParity.EVEN: serial.PARITY_EVEN,
-    SerialParity.ODD: serial.PARITY_ODD,
 }
 
 
@@ -68,7 +69,7 @@ class SerialLines:
                     port = serial.Serial(
                         port=settings.serial_port,
                         baudrate=settings.baud_rate,
-                        parity=_PARITY[settings.parity],
+                        parity=SERIAL_PARITY[settings.parity],
                         stopbits=serial.STOPBITS_ONE
                         if settings.stop_bits == 1
                         else serial.STOPBITS_TWO,

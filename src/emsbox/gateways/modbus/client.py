@@ -15,6 +15,14 @@ import serial
 
 from emsbox.gateways.modbus.protocol import MAX_READ_REGISTERS
 from emsbox.gateways.modbus.rtu import crc_ok, with_crc
+from emsbox.serial_settings import SerialParity
+
+# pyserial's names of the parities.
+SERIAL_PARITY = {
+    SerialParity.NONE: serial.PARITY_NONE,
+    SerialParity.EVEN: serial.PARITY_EVEN,
+    SerialParity.ODD: serial.PARITY_ODD,
+}
 
 EXCEPTIONS = {
     0x01: "illegal function",

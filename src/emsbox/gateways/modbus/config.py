@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emsbox.gateways.modbus.sunspec_models import SunSpecModels
+from emsbox.serial_settings import SerialParity
 
 BAUD_RATES = (2400, 4800, 9600, 19200, 38400, 57600, 115200)
 # Loads answer on consecutive slave addresses from rtu_unit_id; 247 is the highest one.
 MAX_SLAVE_ADDRESS = 247
 MAX_UNITS = 13  # a main meter split in three, and ten extension loads
-
-
-class Parity(StrEnum):
-    """Parity of the serial line."""
-
-    NONE = "none"
-    EVEN = "even"
-    ODD = "odd"
 
 
 class ModbusConfig(BaseModel):
@@ -91,8 +83,8 @@ class ModbusConfig(BaseModel):
         le=8,
         description="Data bits: 8 (as Modbus RTU needs) or 7 for lines set up that way.",
     )
-    rtu_parity: Parity = Field(
-        default=Parity.EVEN, description="Parity: even (the Modbus default), odd or none."
+    rtu_parity: SerialParity = Field(
+        default=SerialParity.EVEN, description="Parity: even (the Modbus default), odd or none."
     )
     rtu_stop_bits: int = Field(
         default=1, ge=1, le=2, description="Stop bits: 1, or 2 (usual with no parity)."

@@ -14,18 +14,14 @@ import threading
 
 import serial
 
-from emsbox.gateways.modbus.config import ModbusConfig, Parity
+from emsbox.gateways.modbus.client import SERIAL_PARITY
+from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.modbus.protocol import ModbusError, answer, exception_pdu
 from emsbox.gateways.modbus.rtu import BROADCAST, MAX_FRAME, response, silence_s, split_requests
 from emsbox.gateways.modbus.units import COMMAND_WAIT_S, Units
 
 log = logging.getLogger(__name__)
 
-_PARITY = {
-    Parity.NONE: serial.PARITY_NONE,
-    Parity.EVEN: serial.PARITY_EVEN,
-    Parity.ODD: serial.PARITY_ODD,
-}
 REOPEN_S = 5.0  # after the port failed (a USB adapter pulled out), try again this often
 MIN_GAP_S = 0.02
 WAIT_S = 0.5  # how long a read waits for a first byte before the stop flag is looked at
@@ -67,7 +63,7 @@ class RtuServer:
                 port=c.rtu_serial_port,
                 baudrate=c.rtu_baud_rate,
                 bytesize=serial.EIGHTBITS if c.rtu_data_bits == 8 else serial.SEVENBITS,
-                parity=_PARITY[c.rtu_parity],
+                parity=SERIAL_PARITY[c.rtu_parity],
                 stopbits=serial.STOPBITS_ONE if c.rtu_stop_bits == 1 else serial.STOPBITS_TWO,
                 timeout=0,  # reads take what is there: the waiting is done with select
                 exclusive=True,
