@@ -22,7 +22,11 @@ from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
 from emsbox.gateways.modbus.image import Identity, LoadRating
+from emsbox.gateways.errors import SetupError
 from emsbox.gateways.modbus.server import RTU, TCP, ListenError, ModbusGateway
+from emsbox.gateways.mqtt.discovery import DeviceInfo
+from emsbox.gateways.mqtt.gateway import NAME as MQTT
+from emsbox.gateways.mqtt.gateway import MqttGateway
 from emsbox.loads import SourceKind
 from emsbox.service.acquisition import Action, Command, CommandError
 from emsbox.service.acquisition_process import (
@@ -88,8 +92,9 @@ def _measured(config: Config, acquisitions: list[Acquisition]) -> dict[str, _Mea
 
 
 # The sections of the configuration that apply while running; the others at the next start.
-LIVE_SECTIONS = ("site", "meter", "modbus")
+LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt")
 MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
+MQTT_COMMAND_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,8 @@ class Service:
         self.modbus = ModbusGateway(self.bus, self._modbus_command)
         self._identity = Identity(__version__, device_serial())
         self._modbus_errors: dict[str, str] = {}  # by server, what keeps it from running
+        self.mqtt = MqttGateway(self.bus, self.store, data_dir, self._mqtt_command)
+        self._mqtt_error: str | None = None  # what keeps the MQTT gateway from running
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -158,11 +165,13 @@ class Service:
         self._feed = threading.Thread(target=self._feed_store, name="store-feed", daemon=True)
         self._feed.start()
         self._serve_modbus_or_report()
+        self._publish_mqtt_or_report()
 
     def stop(self) -> None:
         """Stop acquisition (saving counters), then commit everything to the store."""
         self._stopping.set()
         self.modbus.stop()
+        self.mqtt.stop()
         self._stop_polled()
         if self._process is not None:
             self._process.stop()
@@ -282,11 +291,13 @@ class Service:
         acquisition process restarts with them (a second or two without readings; the
         counters are saved and continue). The store and web sections apply at the next start;
         until then the service reports ``restart_required``. Returns ``restart_required``.
-        Raises SourceError if the new sources cannot run, ListenError if the Modbus gateway
-        cannot listen as configured: then nothing is saved and what ran before runs on.
+        Raises SourceError if the new sources cannot run, SetupError if a gateway cannot run
+        as configured (the Modbus gateway cannot listen, a certificate file of the MQTT gateway
+        is missing): then nothing is saved and what ran before runs on.
         """
         with self._lock:
             live = self.config.model_copy(update={s: getattr(new, s) for s in LIVE_SECTIONS})
+            self._check_mqtt(live)
             self._apply_modbus(live)
             # The simulator follows the site's local time; the site's name needs no restart.
             if (live.meter, live.site.timezone) != (self.config.meter, self.config.site.timezone):
@@ -296,6 +307,7 @@ class Service:
                     self._serve_modbus_or_report()
                     raise
             self.config = live
+            self._publish_mqtt_or_report()
             save_file(new, self.config_path)
             self.saved_config = new
             self.restart_required = any(
@@ -341,6 +353,33 @@ class Service:
                 config = config.model_copy(update={"modbus": modbus})
         self._modbus_errors = errors
 
+    def _mqtt_command(
+        self, load: str, action: str, tariff: int | None, requested_by: str
+    ) -> Future[object]:
+        """A command received over MQTT (its actions come from there)."""
+        future = self.command(
+            load, cast(Action, action), requested_by, tariff, timeout_s=MQTT_COMMAND_TIMEOUT_S
+        )
+        return cast("Future[object]", future)
+
+    def _mqtt_info(self) -> DeviceInfo:
+        return DeviceInfo(f"emsbox-{device_serial()}", self.config.site.name, __version__)
+
+    def _check_mqtt(self, config: Config) -> None:
+        """SetupError if the MQTT gateway cannot run with ``config`` (a file it needs)."""
+        self.mqtt.check(config.mqtt)
+
+    def _publish_mqtt_or_report(self) -> None:
+        """Run the MQTT gateway as the running configuration says; a setting that keeps it
+        from running is reported (health and diagnostics), the rest runs on."""
+        try:
+            self.mqtt.apply(self.config.mqtt, self.load_names(), self._mqtt_info())
+            self._mqtt_error = None
+        except SetupError as exc:
+            log.error("mqtt: %s: %s", exc.key, exc)
+            self._mqtt_error = f"{exc.key}: {exc}"
+            self.mqtt.stop()
+
     def gateways(self) -> list[GatewayState]:
         """Every protocol server, enabled or not."""
         modbus = self.config.modbus
@@ -355,7 +394,26 @@ class Service:
                 states.append(GatewayState(name, enabled, health.healthy, health.detail))
             else:
                 states.append(GatewayState(name, enabled, not enabled, "off"))
+        states.append(self._mqtt_state())
         return states
+
+    def _mqtt_state(self) -> GatewayState:
+        enabled = self.config.mqtt.enabled
+        if self._mqtt_error is not None:
+            return GatewayState(MQTT, enabled, False, self._mqtt_error)
+        if not enabled:
+            return GatewayState(MQTT, False, True, "off")
+        try:
+            status = self.mqtt.status()
+        except StoreError as exc:
+            return GatewayState(MQTT, True, False, f"outbox unreadable: {exc}")
+        detail = status.detail
+        full = status.records_waiting >= self.config.mqtt.outbox_max_records
+        if self.config.mqtt.publish_records:
+            detail += f"; {status.records_waiting} records waiting"
+            if status.records_dropped:
+                detail += f", {status.records_dropped} dropped when the outbox was full"
+        return GatewayState(MQTT, True, status.connected and not full, detail)
 
     def _stop_polled(self) -> None:
         for acquisition in self._polled:

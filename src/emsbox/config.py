@@ -21,6 +21,7 @@ from platformdirs import user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from emsbox.gateways.modbus.config import ModbusConfig
+from emsbox.gateways.mqtt.config import MqttConfig
 from emsbox.languages import Language
 from emsbox.loads import MeterConfig
 from emsbox.store.config import StoreConfig
@@ -86,6 +87,7 @@ class Config(BaseModel):
     store: StoreConfig = Field(default_factory=StoreConfig, description="The data logger.")
     web: WebConfig = Field(default_factory=WebConfig, description="The web server.")
     modbus: ModbusConfig = Field(default_factory=ModbusConfig, description="The Modbus gateway.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The MQTT gateway.")
 
 
 def default_data_dir() -> Path:

@@ -59,9 +59,10 @@ def test_migration_steps_run_once_in_order_and_record_the_version(tmp_path, monk
     monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
     open_store(path).close()
     open_store(path).close()
-    assert ran == [1]
+    before = len(schema.MIGRATIONS) - 1
+    assert ran == [before]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == before + 1
     assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
     conn.close()
 
@@ -75,13 +76,33 @@ def test_a_failed_migration_step_leaves_the_previous_version(tmp_path, monkeypat
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
     with pytest.raises(StoreError) as excinfo:
         open_store(path)
     assert "disk I/O error" in one_line(excinfo)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS) - 1
     assert "half" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+
+
+def test_a_log_of_version_1_gains_the_outbox_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "log.sqlite3"
+    store = open_store(path)
+    store.submit(reading(T0 + 1, {"p_sys": 5.0}))
+    store.close()
+    # The file as version 1 left it: no outbox.
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE outbox")
+    conn.execute("DROP TABLE outbox_state")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    store = open_store(path)
+    assert store.stats().tiers[0].rows == 1
+    assert store.outbox_stats().records == 0
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
     conn.close()
 
 

@@ -25,14 +25,23 @@ from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from emsbox.bus import Reading
-from emsbox.store import coverage, energy_periods, history, schema
+from emsbox.store import coverage, energy_periods, history, outbox, schema
 from emsbox.store.catalog import Catalog
 from emsbox.store.config import StoreConfig
 from emsbox.store.energy_periods import EnergyPeriod
 from emsbox.store.history import History
+from emsbox.store.outbox import OutboxStats
 from emsbox.store.writer import LogWriter, PassResult
 
-__all__ = ["EnergyPeriod", "History", "LogStore", "StoreError", "StoreStats", "TierStats"]
+__all__ = [
+    "EnergyPeriod",
+    "History",
+    "LogStore",
+    "OutboxStats",
+    "StoreError",
+    "StoreStats",
+    "TierStats",
+]
 
 # Readings waiting for the writer beyond this are dropped, oldest first (counted): about an
 # hour of 11 loads, so a stuck disk cannot exhaust memory.
@@ -169,6 +178,10 @@ class LogStore:
         self._last_error: str | None = None
         self._last_error_s: float | None = None
         self._dropped = 0
+        self._outbox_ack: int | None = None
+        self._outbox_max: int | None = None
+        # Set after a pass committed new outbox records, so a forwarder need not poll.
+        self.outbox_filled = threading.Event()
 
     @property
     def path(self) -> Path:
@@ -302,17 +315,57 @@ class LogStore:
 
     def _pass(self, readings: list[Reading], final: bool) -> PassResult | None:
         """One writer pass; None if it failed (the error is recorded)."""
+        with self._cond:
+            acknowledged = self._outbox_ack
         with self._write_lock:
+            box = self._writer.outbox
+            box.acknowledged = acknowledged
+            before = box.newest
             try:
                 result = self._writer.run_pass(readings, final)
             except Exception as e:  # the writer keeps running whatever happens
                 self._record_error(f"write failed: {_one_line(e)}")
                 return None
+            added = box.newest != before
         with self._cond:
             self._last_commit_s = self._clock()
         for message in result.errors:
             self._record_error(message)
+        if result.outbox_dropped:
+            self._record_error(
+                f"outbox full: the {result.outbox_dropped} oldest records were dropped"
+            )
+        if added:
+            self.outbox_filled.set()
         return result
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def set_outbox(self, max_records: int | None) -> None:
+        """Put every logged record in the outbox from now on, keeping at most ``max_records``
+        (the oldest are dropped beyond); None: stop adding (what waits there is kept)."""
+        with self._cond:
+            self._outbox_max = max_records
+        with self._write_lock:
+            self._writer.outbox.max_records = max_records
+
+    def acknowledge(self, seq: int) -> None:
+        """Every outbox record up to ``seq`` was delivered: delete them (at the next pass)."""
+        with self._cond:
+            self._outbox_ack = max(seq, self._outbox_ack or seq)
+
+    def outbox_pending(self, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        """Up to ``limit`` committed outbox records numbered above ``after_seq``, oldest
+        first, as (seq, JSON object)."""
+        with self._snapshot() as conn:
+            return outbox.pending(conn, after_seq, limit)
+
+    def outbox_stats(self) -> OutboxStats:
+        """How many records wait in the outbox and how many were dropped when it was full."""
+        with self._cond:
+            max_records = self._outbox_max
+        with self._snapshot() as conn:
+            return outbox.stats(conn, max_records)
 
     def _record_error(self, message: str) -> None:
         with self._cond:

@@ -79,10 +79,11 @@ def _group_layouts(block: RowBlock, starts: npt.NDArray[np.intp]) -> tuple[list[
 
 @dataclass(frozen=True)
 class RollupResult:
-    """What one roll-up wrote: the coarse bucket starts, and how many rows are new."""
+    """What one roll-up wrote: the coarse bucket starts, how many rows are new, the rows."""
 
     buckets: list[int]
     new_rows: int
+    rows: RowBlock | None = None
 
 
 def roll_up(
@@ -108,4 +109,4 @@ def roll_up(
     buckets = [int(b) for b in rolled.bucket_s]
     existing = tables.existing_buckets(conn, coarser_s, load_id, buckets)
     tables.write(conn, catalog, coarser_s, load_id, rolled, replace=True)
-    return RollupResult(buckets, len(buckets) - len(existing))
+    return RollupResult(buckets, len(buckets) - len(existing), rolled)

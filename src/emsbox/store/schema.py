@@ -18,6 +18,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from emsbox.store import outbox
+
 # "EMSL" in ASCII: marks the file as an emsbox log.
 APPLICATION_ID = 0x454D534C
 # Rows are large (hundreds of bytes); 8 KiB pages hold nine 3P4W rows with little waste.
@@ -78,7 +80,10 @@ def _create_v1(conn: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[i] takes a file from version i to i + 1. Append; never edit a released step.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_v1,
+    outbox.create_tables,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The tier table of the current schema version (see the module docstring).

@@ -33,8 +33,9 @@ from emsbox.store import rollup, tables
 from emsbox.store.catalog import Catalog
 from emsbox.store.config import StoreConfig
 from emsbox.store.first_tier import OpenBucket, bucket_of
+from emsbox.store.outbox import OutboxWriter
 from emsbox.store.retention import BATCH_ROWS, delete_expired, expiry_limit
-from emsbox.store.row_format import concatenate
+from emsbox.store.row_format import RowBlock, concatenate
 
 # How far past a bucket's end the clock must be before the bucket is closed without a later
 # reading: readings reach the store a second or two after their cycle ends.
@@ -67,6 +68,7 @@ class PassResult:
 
     rollup_backlog: bool = False
     retention_backlog: bool = False
+    outbox_dropped: int = 0  # records dropped from the full outbox
     errors: list[str] = field(default_factory=list)
 
 
@@ -85,6 +87,8 @@ class LogWriter:
         self._catalog = catalog
         self._res = [t.resolution_s for t in config.tiers]
         self._retention = [t.retention_h for t in config.tiers]
+        self._logged_s = config.logging_interval_s
+        self.outbox = OutboxWriter(conn)
         self._states: dict[str, LoadState] = {}
         self._pending: list[tuple[str, OpenBucket]] = []
         self._attempts = 0
@@ -154,10 +158,12 @@ class LogWriter:
                 result.retention_backlog = self._expire(now, counts)
                 self._last_retention_s = now
             tables.add_row_counts(conn, counts)
+            result.outbox_dropped = self.outbox.finish(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.outbox.reload(conn)
             self._attempts += 1
             if self._attempts >= MAX_ATTEMPTS:
                 result.errors.append(f"gave up {len(self._pending)} first-tier buckets")
@@ -211,11 +217,18 @@ class LogWriter:
                 both = concatenate([stored, block])
                 merged = rollup.aggregate(both, np.array([b, b], dtype=np.int64), float(res))
                 tables.write(self._conn, self._catalog, res, load_id, merged, replace=True)
+                self._logged(name, res, merged)
             else:
                 tables.write(self._conn, self._catalog, res, load_id, block, replace=False)
                 counts[(res, load_id)] += 1
+                self._logged(name, res, block)
             st.newest_first_s = b if st.newest_first_s is None else max(st.newest_first_s, b)
             self._written(st, 0, [b], dirty)
+
+    def _logged(self, name: str, resolution_s: int, rows: RowBlock | None) -> None:
+        """Rows were written to a tier: those of the logging tier go to the outbox too."""
+        if resolution_s == self._logged_s and rows is not None:
+            self.outbox.add(self._conn, name, resolution_s, rows)
 
     def _written(
         self, st: LoadState, k: int, buckets: list[int], dirty: set[tuple[str, int, int]]
@@ -286,6 +299,7 @@ class LogWriter:
                 end_s=b + coarse,
             )
             counts[(coarse, st.load_id)] += done.new_rows
+            self._logged(st.name, coarse, done.rows)
             self._written(st, k, done.buckets, dirty)
 
     def _catch_up(
@@ -321,6 +335,7 @@ class LogWriter:
             end_s=end,
         )
         counts[(coarse, st.load_id)] += done.new_rows
+        self._logged(st.name, coarse, done.rows)
         st.rolled_through[k] = end
         self._written(st, k, done.buckets, dirty)
         return end < target

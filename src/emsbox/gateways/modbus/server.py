@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 
 from emsbox.bus import Bus, Reading
+from emsbox.gateways.errors import SetupError
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.modbus.image import Identity, LoadRating, unit_image
 from emsbox.gateways.modbus.protocol import (
@@ -39,12 +40,8 @@ START_TIMEOUT_S = 10.0
 MAX_QUEUED = 64  # requests a connection may have waiting behind its writes
 
 
-class ListenError(Exception):
+class ListenError(SetupError):
     """A server cannot listen as configured; ``key`` is the setting at fault."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 @dataclass(frozen=True)

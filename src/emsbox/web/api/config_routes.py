@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, Field
 
 from emsbox.config import Config, ConfigError, restore_secrets, to_data, validate
-from emsbox.gateways.modbus.server import ListenError
+from emsbox.gateways.errors import SetupError
 from emsbox.loads import SourceKind
 from emsbox.sources.base import SourceError
 from emsbox.web.accounts import Role
@@ -105,6 +105,6 @@ async def put_config(
         restart = await asyncio.to_thread(service.replace_config, new)
     except SourceError as exc:
         raise invalid([f"meter: the new sources cannot run: {exc}"]) from None
-    except ListenError as exc:
+    except SetupError as exc:
         raise invalid([f"{exc.key}: {exc}"]) from None
     return ConfigSaved(saved=True, restart_required=restart, config=to_data(new, redact=True))

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emsbox.app import Service
 from emsbox.config import Config, ConfigError, to_data, validate
-from emsbox.gateways.modbus.server import ListenError
+from emsbox.gateways.errors import SetupError
 from emsbox.languages import LANGUAGES, NAMES
 from emsbox.loads import ExtensionModule
 from emsbox.samples import Wiring
@@ -241,7 +241,7 @@ def _complete(body: SetupIn, service: Service) -> str:
             raise _refused(
                 {"meter": f"the meter cannot start with these settings: {exc}"}
             ) from None
-        except ListenError as exc:
+        except SetupError as exc:
             raise _refused({exc.key: str(exc)}) from None
         try:
             user = service.accounts.add_user(body.admin.name, body.admin.password, Role.ADMIN)
