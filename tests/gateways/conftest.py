@@ -49,3 +49,35 @@ def rtu(line):
         yield gateway, theirs
     finally:
         gateway.stop()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A plain Mosquitto broker of the test's own on an ephemeral port."""
+    from emsbox.testing.mosquitto import Broker
+
+    b = Broker(tmp_path / "broker").start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def ca(tmp_path):
+    """A certificate authority of the test's own."""
+    from emsbox.testing.certificates import CertificateAuthority
+
+    return CertificateAuthority(tmp_path / "ca")
+
+
+@pytest.fixture
+def harness(tmp_path):
+    """A bus, a log store and an MQTT gateway (not yet enabled)."""
+    from mqtt_support import Harness
+
+    h = Harness(tmp_path / "emsbox")
+    try:
+        yield h
+    finally:
+        h.close()

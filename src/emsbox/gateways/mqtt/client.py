@@ -8,6 +8,7 @@ because paho keeps unacknowledged messages in memory only (shared PITFALLS.md).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -162,11 +163,15 @@ class Connection:
             raise MqttError(f"cannot connect to {s.host}:{s.port}: {_reason(exc)}") from None
         deadline = time.monotonic() + timeout_s
         while self._connack is None:
-            if self._lost is not None or time.monotonic() > deadline:
-                self._client.disconnect()
-                why = self._lost or "no answer to CONNECT (is it an MQTT broker?)"
-                raise MqttError(f"{s.host}:{s.port}: {why}")
-            self.poll(0.05)
+            if time.monotonic() > deadline:
+                self.drop()
+                raise MqttError(f"{s.host}:{s.port}: no answer to CONNECT (is it a broker?)")
+            try:
+                self.poll(0.05)
+            except MqttError as exc:
+                # A broker that refuses answers CONNACK and closes: report the refusal.
+                if self._connack is None:
+                    raise MqttError(f"{s.host}:{s.port}: {exc}") from None
         if self._connack.is_failure:
             self._client.disconnect()
             raise MqttError(f"{s.host}:{s.port} refused the connection: {self._connack}")
@@ -207,6 +212,13 @@ class Connection:
     def pending_writes(self) -> bool:
         """Whether messages wait to be written to the socket."""
         return bool(self._client.want_write())
+
+    def drop(self) -> None:
+        """Close the socket without a goodbye (after an error)."""
+        with contextlib.suppress(OSError, ssl.SSLError):
+            sock = self._client.socket()
+            if sock is not None:
+                sock.close()
 
     def close(self, last: tuple[str, str, bool] | None = None, timeout_s: float = 2.0) -> None:
         """Publish ``last`` (topic, payload, retain), send what waits, and disconnect."""

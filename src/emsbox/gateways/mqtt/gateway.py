@@ -286,11 +286,13 @@ class MqttGateway:
                 session = _Session(self, plan, sub, resume_after)
                 try:
                     session.connect()
-                except MqttError as exc:
+                except Exception as exc:  # whatever happens, the thread retries
+                    why = _why(exc)
                     wait = backoff_s(failures, config.reconnect_max_s, self._rng)
                     failures += 1
-                    log.warning("mqtt: %s; retrying in %.0f s", exc, wait)
-                    self._set(False, f"{exc}; retrying in {wait:.0f} s", str(exc))
+                    log.warning("mqtt: %s; retrying in %.0f s", why, wait)
+                    self._set(False, f"{why}; retrying in {wait:.0f} s", why)
+                    session.abandon()
                     self._stop.wait(wait)
                     continue
                 failures = 0
@@ -298,9 +300,11 @@ class MqttGateway:
                 log.info("mqtt: connected to %s:%d as %s", config.host, config.port, device_id)
                 try:
                     session.serve(self._stop)
-                except MqttError as exc:
-                    log.warning("mqtt: %s", exc)
-                    self._set(False, str(exc), str(exc))
+                except Exception as exc:
+                    why = _why(exc)
+                    log.warning("mqtt: %s", why)
+                    self._set(False, why, why)
+                    session.abandon()
                 resume_after = session.resume_after()
         finally:
             self._bus.unsubscribe(sub)
@@ -383,6 +387,11 @@ class _Session:
         if self.config.discovery:
             conn.subscribe(f"{self.config.discovery_prefix}/{HA_STATUS}")
         self._tidy_discovery()
+
+    def abandon(self) -> None:
+        """Drop the connection after an error (the broker sends the last will)."""
+        if self.conn is not None:
+            self.conn.drop()
 
     def resume_after(self) -> int:
         """Where the next session starts sending: after the last record acknowledged."""
@@ -530,6 +539,14 @@ class _Session:
             self.results.put(_outcome(command, done))
 
         future.add_done_callback(answer)
+
+
+def _why(exc: Exception) -> str:
+    """An error as one line; unexpected ones (bugs) are logged with their traceback."""
+    if isinstance(exc, MqttError):
+        return str(exc)
+    log.exception("mqtt: unexpected error")
+    return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
 def _outcome(command: MqttCommand, future: Future[object]) -> str:
