@@ -34,3 +34,12 @@ def test_modbus_doc_has_the_current_register_maps():
     assert text.endswith(map_export.MARKER + "\n" + map_export.as_markdown()), (
         "run: python -m emsbox.gateways.modbus.map_export docs/modbus.md"
     )
+
+
+def test_mqtt_doc_has_the_current_home_assistant_table():
+    from emsbox.gateways.mqtt import discovery_doc
+
+    text = (DOCS / "mqtt.md").read_text(encoding="utf-8")
+    assert text.endswith(discovery_doc.MARKER + "\n" + discovery_doc.as_markdown()), (
+        "run: python -m emsbox.gateways.mqtt.discovery_doc docs/mqtt.md"
+    )

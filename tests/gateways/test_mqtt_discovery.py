@@ -40,7 +40,7 @@ def test_every_variable_makes_a_valid_entity():
     for topic, payload in messages.items():
         assert problems(topic, json.loads(payload)) == [], topic
     by_name = {
-        json.loads(p)["unique_id"].rsplit("_main_", 1)[1]: json.loads(p) for p in messages.values()
+        json.loads(p)["unique_id"].rsplit(":", 1)[1]: json.loads(p) for p in messages.values()
     }
     energy = by_name["kwh_imp"]
     assert (energy["device_class"], energy["state_class"], energy["unit_of_measurement"]) == (
@@ -84,18 +84,18 @@ def test_discovery_announces_each_load_and_removes_it_when_turned_off(broker, ha
     harness.measure(2)
     announced = retained_configs(broker)
     loads = {c["device"]["identifiers"][0] for c in announced.values()}
-    assert loads == {f"{DEVICE}_main", f"{DEVICE}_hvac"}
+    assert loads == {f"{DEVICE}:main", f"{DEVICE}:hvac"}
     for topic, config in announced.items():
         assert problems(topic, config) == [], topic
         assert config["state_topic"].startswith(f"emsbox/{DEVICE}/")
         assert config["availability_topic"] == f"emsbox/{DEVICE}/status"
     names = {t.split("/")[3] for t in announced}
-    assert {"main_p_sys", "main_kwh_imp", "hvac_partial_running"} <= names
+    assert {"main-p_sys", "main-kwh_imp", "hvac-partial_running"} <= names
     # Every template names a member of the state the entity reads.
     state = sub.wait_for(f"emsbox/{DEVICE}/main/state")[-1].json()
     for topic, config in announced.items():
         if config["state_topic"].endswith("/main/state"):
-            variable = topic.split("/")[3].removeprefix("main_")
+            variable = topic.split("/")[3].removeprefix("main-")
             assert variable in state and f"value_json.{variable}" in config["value_template"]
     # Off: every entity is removed (an empty retained message replaces each config).
     harness.apply(plain(broker, discovery=False))
@@ -109,21 +109,21 @@ def test_a_removed_load_disappears_from_home_assistant(broker, harness):
     harness.apply(plain(broker, discovery=True))
     harness.wait_connected()
     harness.measure(2)
-    assert any("/hvac_" in t for t in retained_configs(broker))
+    assert any("/hvac-" in t for t in retained_configs(broker))
     harness.apply(plain(broker, discovery=True), loads=["main"])
     harness.wait_connected()
     harness.measure(2, loads=["main"])
     left = retained_configs(broker)
-    assert left and not any("/hvac_" in t for t in left)
+    assert left and not any("/hvac-" in t for t in left)
 
 
 def test_discovery_is_announced_again_when_home_assistant_restarts(broker, harness):
-    sub = Subscriber(broker, f"{PREFIX}/sensor/{DEVICE}/main_p_sys/config")
+    sub = Subscriber(broker, f"{PREFIX}/sensor/{DEVICE}/main-p_sys/config")
     harness.apply(plain(broker, discovery=True))
     harness.wait_connected()
     harness.measure(2)
-    sub.wait_for(f"{PREFIX}/sensor/{DEVICE}/main_p_sys/config", 1)
+    sub.wait_for(f"{PREFIX}/sensor/{DEVICE}/main-p_sys/config", 1)
     sub.publish(f"{PREFIX}/status", "online")  # Home Assistant's birth message
     harness.measure(2)
-    sub.wait_for(f"{PREFIX}/sensor/{DEVICE}/main_p_sys/config", 2)
+    sub.wait_for(f"{PREFIX}/sensor/{DEVICE}/main-p_sys/config", 2)
     sub.close()

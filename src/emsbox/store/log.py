@@ -326,7 +326,7 @@ class LogStore:
             except Exception as e:  # the writer keeps running whatever happens
                 self._record_error(f"write failed: {_one_line(e)}")
                 return None
-            added = box.newest != before
+            added = box.newest is not None and (before is None or box.newest > before)
         with self._cond:
             self._last_commit_s = self._clock()
         for message in result.errors:

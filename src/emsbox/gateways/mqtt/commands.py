@@ -73,18 +73,17 @@ def parse_command(payload: bytes, loads: Sequence[str]) -> MqttCommand:
     if request is not None and (not isinstance(request, str) or len(request) > MAX_ID_LENGTH):
         raise CommandError(f"id must be a string of at most {MAX_ID_LENGTH} characters")
     action = body.get("action")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise CommandError(f"action must be one of {', '.join(ACTIONS)}")
     load = body.get("load")
     if not isinstance(load, str) or load not in loads:
         raise CommandError(f"load must be one of {', '.join(loads)}")
     tariff = body.get("tariff")
     if action == "set_tariff":
-        if tariff not in (1, 2) or isinstance(tariff, bool):
+        if type(tariff) is not int or tariff not in (1, 2):
             raise CommandError("tariff must be 1 or 2")
     elif tariff is not None:
         raise CommandError(f"{action} takes no tariff")
-    assert isinstance(action, str)
     return MqttCommand(request, action, load, tariff if isinstance(tariff, int) else None)
 
 

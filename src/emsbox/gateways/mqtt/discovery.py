@@ -8,8 +8,9 @@ energy has the ``reactive_energy`` class (kvarh); apparent energy has no class o
 it carries only its unit. Partial counters restart from zero when reset: ``total_increasing``
 takes any decrease as the start of a new cycle, as a reset is.
 
-A config message goes to ``<discovery prefix>/<component>/<node id>/<object id>/config``,
-retained; an empty retained message on the same topic removes the entity.
+A config message goes to ``<discovery prefix>/<component>/<node id>/<load>-<variable>/config``,
+retained; an empty retained message on the same topic removes the entity. Unique ids are
+``<node id>:<load>:<variable>``, devices ``<node id>:<load>``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ class DeviceInfo:
 def config_topic(prefix: str, device_id: str, load: str, name: str) -> str:
     """The discovery topic of one variable of one load."""
     component = entity_class(name).component
-    return f"{prefix}/{component}/{node_id(device_id)}/{load}_{name}/config"
+    # "-" joins load and variable: load names may hold "_" and "-", variable names only "_",
+    # so no two (load, variable) pairs give the same object id.
+    return f"{prefix}/{component}/{node_id(device_id)}/{load}-{name}/config"
 
 
 def config_messages(
@@ -99,7 +102,7 @@ def config_messages(
     """Topic → retained config payload for each variable of ``load`` in ``names``."""
     node = node_id(info.device_id)
     device = {
-        "identifiers": [f"{node}_{load}"],
+        "identifiers": [f"{node}:{load}"],
         "name": f"{info.site} {load}",
         "manufacturer": "emsbox",
         "model": f"Energy meter ({wiring})",
@@ -112,7 +115,7 @@ def config_messages(
         cls = entity_class(name)
         body: dict[str, object] = {
             "name": variables.BY_NAME[name].description,
-            "unique_id": f"{node}_{load}_{name}",
+            "unique_id": f"{node}:{load}:{name}",
             "state_topic": state_topic,
             "availability_topic": status_topic,
             "payload_available": "online",

@@ -178,6 +178,7 @@ class MqttGateway:
         self._last_error: str | None = None
         self._records_sent = 0
         self._discovery = DiscoveryState(data_dir / DISCOVERY_FILE)
+        self._resume_after = 0  # every record up to this one was acknowledged
         self._rng = random.Random()
 
     # -- control -----------------------------------------------------------------------------
@@ -279,7 +280,9 @@ class MqttGateway:
         topics = Topics.of(config, device_id)
         sub = self._bus.subscribe(maxlen=256)
         failures = 0
-        resume_after = 0  # records after this one are sent next (0: from the oldest)
+        # Records after this one are sent next: those acknowledged are deleted from the outbox
+        # only at the store's next commit, and need not go again.
+        resume_after = self._resume_after
         try:
             while not self._stop.is_set():
                 plan = _Plan(config, topics, loads, info)
@@ -305,7 +308,7 @@ class MqttGateway:
                     log.warning("mqtt: %s", why)
                     self._set(False, why, why)
                     session.abandon()
-                resume_after = session.resume_after()
+                resume_after = self._resume_after = session.resume_after()
         finally:
             self._bus.unsubscribe(sub)
             self._set(False, "off")
