@@ -21,8 +21,8 @@ from typing import cast
 from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
-from emsbox.gateways.modbus.image import Identity, LoadRating
 from emsbox.gateways.errors import SetupError
+from emsbox.gateways.modbus.image import Identity, LoadRating
 from emsbox.gateways.modbus.server import RTU, TCP, ListenError, ModbusGateway
 from emsbox.gateways.mqtt.discovery import DeviceInfo
 from emsbox.gateways.mqtt.gateway import NAME as MQTT
@@ -368,6 +368,21 @@ class Service:
     def _check_mqtt(self, config: Config) -> None:
         """SetupError if the MQTT gateway cannot run with ``config`` (a file it needs)."""
         self.mqtt.check(config.mqtt)
+
+    def mqtt_file_replaced(self, path: str) -> bool:
+        """A certificate file (``path`` as the settings name it) was replaced: when the
+        running MQTT settings use it, reconnect with it at once. Returns whether they do."""
+        mqtt = self.config.mqtt
+        if not mqtt.enabled or path not in (
+            mqtt.ca_file,
+            mqtt.client_cert_file,
+            mqtt.client_key_file,
+        ):
+            return False
+        with self._lock:
+            self.mqtt.restart()
+            self._mqtt_error = None
+        return True
 
     def _publish_mqtt_or_report(self) -> None:
         """Run the MQTT gateway as the running configuration says; a setting that keeps it

@@ -181,7 +181,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> None:
 
 
 def to_data(config: Config, redact: bool = False) -> dict[str, Any]:
-    """The configuration as plain data (TOML-ready: no None values); secrets redacted if asked."""
+    """The configuration as plain data (TOML-ready: no None values); secrets that are set
+    shown as ``REDACTED`` if asked."""
     data = config.model_dump(mode="python", exclude_none=True)
     plain: dict[str, Any] = _plain(data, config, redact)
     return plain
@@ -197,7 +198,9 @@ def _plain(value: Any, model: Any, redact: bool) -> Any:
         items = model if isinstance(model, list) else [None] * len(value)
         return [_plain(v, m, redact) for v, m in zip(value, items, strict=True)]
     if isinstance(value, SecretStr):
-        return REDACTED if redact else value.get_secret_value()
+        # An empty secret hides nothing: shown empty, a form can tell that none is set.
+        secret = value.get_secret_value()
+        return REDACTED if redact and secret else secret
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "value") and isinstance(value.value, str | int | float):

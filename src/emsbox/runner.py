@@ -126,6 +126,10 @@ def run(data_dir: Path, config_file: Path | None, overrides: Sequence[str]) -> i
         print(f"plain HTTP (redirects to HTTPS): {server.redirect_url}", flush=True)
     if service.modbus.address is not None:
         print(f"{MODBUS_PREFIX}{service.modbus.address[0]}:{service.modbus.address[1]}", flush=True)
+    mqtt = service.config.mqtt
+    if mqtt.enabled:
+        where = f"{mqtt.host}:{mqtt.port} under {service.mqtt.topic_root()}"
+        print(f"MQTT: publishing to {where}", flush=True)
     print(f"web app and API: {server.url}", flush=True)
     app = create_app(service)
     # What start-up made lives as long as the process: keep the cyclic collector from walking

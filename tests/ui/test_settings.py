@@ -23,7 +23,11 @@ from emsbox.config import Config
 from emsbox.web.api.config_routes import ADMIN_SECTIONS
 
 SECTIONS = list(Config.model_fields)
-INPUTS = "form.settings-form input, form.settings-form select, form.settings-form textarea"
+# The settings' own inputs (the file choosers beside certificate settings are no setting).
+INPUTS = (
+    "form.settings-form input:not([type=file]), form.settings-form select,"
+    " form.settings-form textarea"
+)
 
 
 def leaf_paths() -> set[str]:

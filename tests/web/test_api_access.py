@@ -35,6 +35,8 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/variables"): "viewer",
     ("GET", "/api/v1/modbus/maps"): "viewer",
     ("GET", "/api/v1/modbus/maps/{name}.csv"): "viewer",
+    ("GET", "/api/v1/mqtt/files"): "installer",
+    ("PUT", "/api/v1/mqtt/files/{kind}"): "installer",  # refused (400): the body is no PEM
     ("GET", "/api/v1/stream"): "viewer",
     ("GET", "/metrics"): "viewer",
     ("GET", "/api/v1/users"): "admin",
@@ -68,6 +70,7 @@ def test_every_route_is_classified(api):
 def _request(api, method, path, role, via="token"):
     url = re.sub(r"\{load\}", "main", path)
     url = url.replace("{name}", "nobody-here").replace("{token_id}", "no-such-token")
+    url = url.replace("{kind}", "ca")
     params = {"vars": "p_sys"} if path.endswith("/history") else {}
     if path == "/api/v1/stream":
         params = {"loads": "no-such-load"}  # refused after authorisation, so it returns

@@ -73,8 +73,8 @@ def record_json(load: str, resolution_s: int, block: RowBlock, i: int) -> str:
     """Row ``i`` of ``block`` as one flat JSON object (see docs/mqtt.md "Logged records").
 
     Averages under the variable's name, extremes with ``_min``/``_max`` (not of the state
-    variables), counters at the end of the interval; ``ts`` and ``time`` are the start of the interval. Missing values are
-    left out.
+    variables), counters at the end of the interval; ``ts`` and ``time`` are the start of the
+    interval. Missing values are left out.
     """
     start = int(block.bucket_s[i])
     record: dict[str, object] = {

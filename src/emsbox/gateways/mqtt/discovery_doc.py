@@ -12,9 +12,7 @@ from pathlib import Path
 from emsbox import variables
 from emsbox.gateways.mqtt.discovery import entity_class
 
-MARKER = (
-    "<!-- generated below by: python -m emsbox.gateways.mqtt.discovery_doc docs/mqtt.md -->\n"
-)
+MARKER = "<!-- generated below by: python -m emsbox.gateways.mqtt.discovery_doc docs/mqtt.md -->\n"
 
 
 def as_markdown() -> str:

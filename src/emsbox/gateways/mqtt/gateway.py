@@ -204,9 +204,21 @@ class MqttGateway:
             self._detail = "connecting" if config.enabled else "off"
             self._last_error = None
         if config.enabled:
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
-            self._thread.start()
+            self._start_thread()
+
+    def restart(self) -> None:
+        """A new session with the same settings, e.g. after a file they name was replaced."""
+        with self._lock:
+            enabled = self._config.enabled
+        if enabled:
+            self._stop_thread()
+            self._set(False, "connecting")
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self._thread.start()
 
     def check(self, config: MqttConfig) -> None:
         """SetupError if ``config`` is enabled and names a file that cannot be used."""
@@ -263,6 +275,12 @@ class MqttGateway:
         """The device id in use (the configured one, else the default)."""
         with self._lock:
             return self._config.device_id or self._info.device_id
+
+    def topic_root(self) -> str:
+        """Where this device's topics start (``emsbox/<device>``, Azure's events topic)."""
+        with self._lock:
+            config = self._config
+        return Topics.of(config, self.device_id()).base
 
     # -- the session thread --------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from emsbox.web.api import (
     config_routes,
     loads,
     modbus_routes,
+    mqtt_routes,
     setup_routes,
     stream,
     system,
@@ -69,6 +70,7 @@ def create_app(service: Service) -> FastAPI:
         setup_routes.router,
         variables_routes.router,
         modbus_routes.router,
+        mqtt_routes.router,
     ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(system.metrics_router)

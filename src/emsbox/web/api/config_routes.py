@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, Field
@@ -45,12 +46,61 @@ def invalid(problems: list[str], errors: dict[str, str] | None = None) -> HTTPEx
 
 
 def by_field(problems: list[str]) -> dict[str, str]:
-    """The problems (``key.path: reason``) by key path, for forms; the first one per path."""
+    """The problems (``key.path: reason``) by key path, for forms; the first one per path.
+
+    A model-level problem that names the model's own fields (``mqtt: host: the broker's host
+    is needed; tls: AWS IoT Core needs TLS``) is given to each field it names.
+    """
     errors: dict[str, str] = {}
     for problem in problems:
         key, sep, reason = problem.partition(": ")
-        errors.setdefault(key if sep else "(top level)", reason if sep else problem)
+        if not sep:
+            errors.setdefault("(top level)", problem)
+            continue
+        for field, why in _by_named_field(key, reason):
+            errors.setdefault(field, why)
     return errors
+
+
+def _by_named_field(key: str, reason: str) -> list[tuple[str, str]]:
+    """``reason`` split into ``field[, field]: why`` parts of the model at ``key``, if it is
+    made of such parts only; else the whole of it at ``key``."""
+    model = _model_at(key)
+    if model is None:
+        return [(key, reason)]
+    split = []
+    for part in reason.split("; "):
+        names, sep, why = part.partition(": ")
+        fields = names.split(", ")
+        if not sep or not all(name in model.model_fields for name in fields):
+            return [(key, reason)]
+        split += [(f"{key}.{name}", why) for name in fields]
+    return split
+
+
+def _model_at(key: str) -> type[BaseModel] | None:
+    """The settings model at a key path of the configuration (``meter.loads[0]``), if any."""
+    model: type[BaseModel] = Config
+    for part in re.findall(r"[^.\[\]]+", key):
+        if part.isdigit():
+            continue  # a list's item: the list's model
+        field = model.model_fields.get(part)
+        inner = None if field is None else _model_in(field.annotation)
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds (``X``, ``list[X]``, ``X | None``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def recording_problems(config: Config, data_dir: Path) -> list[str]:

@@ -2,9 +2,9 @@
 
 The web app's wizard checks each step here (``POST /setup/check``) and completes the setup
 in one request (``POST /setup``): the admin account, the site, the main meter, the extension
-loads and the logging interval. Field names are configuration key paths (``site.timezone``,
-``meter.loads[1].ct_primary_a``) plus ``admin.name`` and ``admin.password``, so that every
-problem can be shown next to its field.
+loads, the logging interval and the protocol servers (Modbus TCP, MQTT). Field names are
+configuration key paths (``site.timezone``, ``meter.loads[1].ct_primary_a``) plus
+``admin.name`` and ``admin.password``, so that every problem can be shown next to its field.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from emsbox.app import Service
-from emsbox.config import Config, ConfigError, to_data, validate
+from emsbox.config import Config, ConfigError, restore_secrets, to_data, validate
 from emsbox.gateways.errors import SetupError
 from emsbox.languages import LANGUAGES, NAMES
 from emsbox.loads import ExtensionModule
@@ -27,7 +27,7 @@ from emsbox.sources.base import SourceError
 from emsbox.web.account_types import check_name
 from emsbox.web.accounts import AccountError, Role
 from emsbox.web.api.accounts_routes import UserOut, open_session
-from emsbox.web.api.config_routes import invalid
+from emsbox.web.api.config_routes import by_field, invalid
 from emsbox.web.api.deps import ServiceDep
 from emsbox.web.passwords import check_password_rule
 
@@ -40,6 +40,7 @@ MAIN_KEYS = frozenset(
 LOAD_KEYS = frozenset({"name", "wiring", "module", "ct_primary_a", "ct_secondary_a"})
 SITE_KEYS = frozenset({"name", "timezone", "language"})
 MODBUS_KEYS = frozenset({"tcp_enabled", "tcp_port"})
+MQTT_KEYS = frozenset({"enabled", "host", "port", "tls", "username", "password", "discovery"})
 DONE = "the first-start setup is done; log in instead"
 # One setup at a time: two browsers racing must not both create the first admin.
 _completing = threading.Lock()
@@ -81,6 +82,7 @@ class SetupIn(BaseModel):
     meter: MeterIn | None = None
     store: StoreIn | None = None
     modbus: dict[str, Any] | None = None
+    mqtt: dict[str, Any] | None = None
 
 
 class Choice(BaseModel):
@@ -142,15 +144,17 @@ def _build(body: SetupIn, base: Config) -> tuple[Config | None, dict[str, str]]:
     if body.modbus is not None:
         errors |= _unknown_keys("modbus", body.modbus, MODBUS_KEYS)
         data["modbus"] = {**data["modbus"], **body.modbus}
+    if body.mqtt is not None:
+        errors |= _unknown_keys("mqtt", body.mqtt, MQTT_KEYS)
+        # The defaults show a stored password as the redaction mark: it keeps that password.
+        answers = restore_secrets({"mqtt": body.mqtt}, base)["mqtt"]
+        data["mqtt"] = {**data["mqtt"], **answers}
     if errors:
         return None, errors
     try:
         return validate(data, "setup"), {}
     except ConfigError as exc:
-        for problem in exc.problems:
-            key, _, message = problem.partition(": ")
-            errors.setdefault(key, message or problem)
-        return None, errors
+        return None, by_field(exc.problems)
 
 
 def _admin_errors(admin: AdminIn | None, *, required: bool) -> dict[str, str]:
@@ -186,6 +190,7 @@ async def state(service: ServiceDep) -> SetupState:
     if service.accounts.has_admin():
         return SetupState(needed=False, site_name=name, language=language)
     defaults = to_data(config)
+    shown = to_data(config, redact=True)
     return SetupState(
         needed=True,
         site_name=name,
@@ -201,6 +206,8 @@ async def state(service: ServiceDep) -> SetupState:
             },
             "store": {"logging_interval_s": config.store.logging_interval_s},
             "modbus": {k: v for k, v in defaults["modbus"].items() if k in MODBUS_KEYS},
+            # Open to anyone: a password stored before the setup is not shown.
+            "mqtt": {k: v for k, v in shown["mqtt"].items() if k in MQTT_KEYS},
         },
         choices=_choices(config),
     )

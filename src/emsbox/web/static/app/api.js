@@ -16,6 +16,21 @@ export async function api(method, path, body) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  return send(path, init);
+}
+
+/** PUT a file as it is (the request's whole body); resolves to the JSON answer, rejects with ApiError. */
+export async function upload(path, file, type = "application/octet-stream") {
+  const init = {
+    method: "PUT",
+    headers: { Accept: "application/json", "Content-Type": type },
+    credentials: "same-origin",
+    body: file,
+  };
+  return send(path, init);
+}
+
+async function send(path, init) {
   let response;
   try {
     response = await fetch(`/api/v1${path}`, init);

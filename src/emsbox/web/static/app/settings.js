@@ -2,16 +2,25 @@
 // schema (GET /config/schema) so that no setting can be missing. Field ids are key paths
 // (meter.loads[0].ct_primary_a); the whole configuration is saved at once (PUT /config).
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, upload } from "./api.js";
 import { h, replace } from "./dom.js";
-import { t } from "./i18n.js";
+import { locale, t } from "./i18n.js";
 
 // Sections only an admin may change (ADMIN_SECTIONS in web/api/config_routes.py).
 const ADMIN_SECTIONS = ["web"];
 // Sections the running service applies at once (LIVE_SECTIONS in app.py); the others at the next start.
-const LIVE_SECTIONS = ["site", "meter", "modbus"];
+const LIVE_SECTIONS = ["site", "meter", "modbus", "mqtt"];
 // How the server shows a secret it keeps to itself (config.REDACTED).
 const REDACTED = "********";
+// Settings that name a certificate file, which can be sent to the device from beside them
+// (PUT /mqtt/files/{kind}: the device checks and keeps it, and answers with the path to set).
+const UPLOADS = {
+  "mqtt.ca_file": { kind: "ca", label: "settings.upload.ca" },
+  "mqtt.client_cert_file": { kind: "cert", label: "settings.upload.cert" },
+  "mqtt.client_key_file": { kind: "key", label: "settings.upload.key" },
+};
+// The largest file the device takes (MAX_BYTES in web/api/mqtt_routes.py).
+const MAX_UPLOAD_BYTES = 64 * 1024;
 // Units named by the last word of a key, for keys without a translated label.
 const UNITS = { a: "A", v: "V", hz: "Hz", s: "s", h: "h", w: "W", kw: "kW", kwh: "kWh", pct: "%" };
 
@@ -36,6 +45,15 @@ export async function render(main, app, params) {
   const sections = Object.keys(state.schema.properties || {});
   const section = sections.includes(params.get("section")) ? params.get("section") : sections[0];
   const readOnly = ADMIN_SECTIONS.includes(section) && !app.can("admin");
+  // The certificate files the device keeps, by kind, for the fields that name one.
+  const files = {};
+  if (Object.keys(UPLOADS).some((path) => sectionOf(path) === section)) {
+    try {
+      for (const file of await api("GET", "/mqtt/files")) files[file.kind] = file;
+    } catch {
+      // Only a hint: sending a file works without it.
+    }
+  }
   let targets = new Set(); // key paths with an error slot on this page
   let busy = false;
 
@@ -356,7 +374,8 @@ export async function render(main, app, params) {
       edited();
     };
     let input;
-    let extra = null;
+    let extra = null; // beside the input
+    let after = null; // below its help and error
     if (schema.type === "boolean") {
       input = h("input", {
         ...common,
@@ -420,6 +439,23 @@ export async function render(main, app, params) {
         value: kept ? "" : (value ?? ""),
         oninput: (e) => set(e.target.value === "" ? (kept ? REDACTED : undefined) : e.target.value),
       });
+      // A stored secret is never shown; it can be replaced by typing, or removed here.
+      if (kept && !ro) {
+        extra = h(
+          "button",
+          {
+            type: "button",
+            class: "link secret-clear",
+            id: `${path}-clear`,
+            onclick: () => {
+              set("");
+              draw();
+              content.querySelector(`#${CSS.escape(path)}`)?.focus();
+            },
+          },
+          t("settings.secret.clear"),
+        );
+      }
     } else {
       const zones = key === "timezone" && typeof Intl.supportedValuesOf === "function";
       input = h("input", {
@@ -435,6 +471,7 @@ export async function render(main, app, params) {
         const choices = Intl.supportedValuesOf("timeZone").map((zone) => h("option", { value: zone }));
         extra = h("datalist", { id: `${path}-choices` }, choices);
       }
+      if (UPLOADS[path]) after = uploader(path, UPLOADS[path], input, set, ro);
     }
     const label = labelText(names);
     const help = helpText(names, schema);
@@ -450,7 +487,56 @@ export async function render(main, app, params) {
         parts,
       );
     }
-    return h("div", { class: "field" }, h("label", { for: path }, label), input, extra, parts);
+    return h("div", { class: "field" }, h("label", { for: path }, label), input, extra, parts, after);
+  }
+
+  // A file chooser beside a setting that names a certificate file: the chosen file is sent to
+  // the device, which checks and keeps it, and the setting is filled with the path it answers.
+  function uploader(path, { kind, label }, input, set, ro) {
+    const id = `${path}-upload`;
+    const status = h("p", { class: "hint upload-status", id: `${id}-status`, role: "status" }, storedText(files[kind]));
+    const show = (text, failed = false) => {
+      status.textContent = text;
+      status.classList.toggle("field-error", failed);
+    };
+    const chooser = h("input", {
+      type: "file",
+      id,
+      accept: ".pem,.crt,.cer,.key",
+      disabled: ro,
+      "aria-describedby": `${id}-status`,
+      onchange: async () => {
+        const file = chooser.files[0];
+        if (!file) return;
+        if (file.size > MAX_UPLOAD_BYTES) {
+          show(t("settings.upload.too_large", { name: file.name }), true);
+          chooser.value = "";
+          return;
+        }
+        show(t("settings.upload.sending", { name: file.name }));
+        chooser.disabled = true;
+        try {
+          const stored = await upload(`/mqtt/files/${kind}`, file, "application/x-pem-file");
+          files[kind] = stored;
+          // Already the saved setting: the new file replaced the one in use, nothing to save.
+          const inUse = path.split(".").reduce((o, k) => o?.[k], state.saved) === stored.path;
+          if (input.value !== stored.path) {
+            input.value = stored.path;
+            set(stored.path);
+          }
+          const done = inUse ? t("settings.upload.replaced") : t("settings.upload.done");
+          show(`${done} ${storedText(stored)}`);
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          const detail = error.status === 0 ? t("common.error.network") : error.message;
+          show(t("settings.upload.refused", { name: file.name, detail }), true);
+        } finally {
+          chooser.disabled = ro;
+          chooser.value = ""; // the same file can be chosen again
+        }
+      },
+    });
+    return h("div", { class: "upload" }, h("label", { for: id }, t(label)), chooser, status);
   }
 
   function edited() {
@@ -556,6 +642,16 @@ function mark(kind, sign, meaning) {
   );
 }
 
+// What the device keeps of a certificate file: its path and, for certificates, whose and until when.
+function storedText(file) {
+  if (!file) return "";
+  if (!file.subject || !file.not_after) return t("settings.upload.stored", { path: file.path });
+  const end = new Date(file.not_after);
+  const until = end.toLocaleDateString(locale(), { dateStyle: "medium" });
+  const params = { path: file.path, subject: file.subject, until };
+  return end < new Date() ? t("settings.upload.stored_expired", params) : t("settings.upload.stored_cert", params);
+}
+
 function sectionOf(path) {
   return path.split(/[.[]/)[0];
 }
@@ -595,7 +691,8 @@ function optionText(schema, path, option) {
 
 function defaultText(schema, path) {
   const value = schema.default;
-  if (value === undefined || value === null || typeof value === "object") return null;
+  // An empty default says nothing the help does not.
+  if (value === undefined || value === null || value === "" || typeof value === "object") return null;
   let shown = String(value);
   if (typeof value === "boolean") shown = t(value ? "settings.yes" : "settings.no");
   else if (Array.isArray(schema.enum)) shown = optionText(schema, path, value);

@@ -1,4 +1,5 @@
-// The first-start wizard: admin account, site, main meter, extension loads, logging interval.
+// The first-start wizard: admin account, site, main meter, extension loads, logging interval,
+// protocols (Modbus TCP, MQTT).
 // Each step is checked by the device (POST /setup/check) before the next one opens; problems
 // are shown next to their field. Field ids are the configuration's key paths.
 
@@ -24,6 +25,7 @@ export function showWizard(root, setup, done) {
     meter: { main: { ...defaults.meter.main }, loads: defaults.meter.loads.map((l) => ({ ...l })) },
     store: { ...defaults.store },
     modbus: { ...defaults.modbus },
+    mqtt: { ...defaults.mqtt },
   };
   const steps = [accountStep, siteStep, meterStep, loadsStep, loggingStep, protocolsStep, reviewStep];
   let index = 0;
@@ -37,7 +39,10 @@ export function showWizard(root, setup, done) {
     if (upTo >= 2) out.meter = { main: answers.meter.main };
     if (upTo >= 3) out.meter.loads = answers.meter.loads;
     if (upTo >= 4) out.store = answers.store;
-    if (upTo >= 5) out.modbus = answers.modbus;
+    if (upTo >= 5) {
+      out.modbus = answers.modbus;
+      out.mqtt = answers.mqtt;
+    }
     return out;
   }
 
@@ -50,6 +55,25 @@ export function showWizard(root, setup, done) {
       { class: "field" },
       h("label", { for: id }, label),
       input,
+      hint ? h("p", { class: "hint" }, hint) : null,
+      error ? h("p", { class: "field-error", id: `${id}-error`, role: "alert" }, error) : null,
+    );
+  }
+
+  // A checkbox with its label, hint and error; ``onchange`` gets whether it is checked.
+  function check(id, label, checked, onchange, hint) {
+    const error = errors[id];
+    const box = h("input", {
+      type: "checkbox",
+      id,
+      checked,
+      "aria-invalid": error ? "true" : null,
+      onchange: (e) => onchange(e.target.checked),
+    });
+    return h(
+      "div",
+      { class: "field" },
+      h("label", { class: "check", for: id }, box, h("span", {}, label)),
       hint ? h("p", { class: "hint" }, hint) : null,
       error ? h("p", { class: "field-error", id: `${id}-error`, role: "alert" }, error) : null,
     );
@@ -284,7 +308,7 @@ export function showWizard(root, setup, done) {
       }),
       t("wizard.protocols.port_hint"),
     );
-    port.hidden = !modbus.tcp_enabled;
+    port.hidden = !modbus.tcp_enabled && !errors["modbus.tcp_port"]; // a problem is never hidden
     const enabled = h("input", {
       type: "checkbox",
       id: "modbus.tcp_enabled",
@@ -304,6 +328,69 @@ export function showWizard(root, setup, done) {
         h("p", { class: "hint" }, t("wizard.protocols.modbus_hint")),
       ),
       port,
+      mqttPart(),
+    ];
+  }
+
+  // MQTT: off by default; turned on, the broker and how to sign in to it.
+  function mqttPart() {
+    const mqtt = answers.mqtt;
+    const portInput = number(mqtt.port, (v) => (mqtt.port = v));
+    const details = h(
+      "div",
+      { class: "protocol-details", id: "mqtt-details" },
+      field(
+        "mqtt.host",
+        t("wizard.mqtt.host"),
+        input(mqtt.host, (v) => (mqtt.host = v.trim()), { autocomplete: "off", spellcheck: "false" }),
+        t("wizard.mqtt.host_hint"),
+      ),
+      field("mqtt.port", t("wizard.mqtt.port"), portInput, t("wizard.mqtt.port_hint")),
+      check(
+        "mqtt.tls",
+        t("wizard.mqtt.tls"),
+        mqtt.tls,
+        (on) => {
+          mqtt.tls = on;
+          // The usual ports follow, unless another one was chosen.
+          if (on && mqtt.port === 1883) mqtt.port = 8883;
+          if (!on && mqtt.port === 8883) mqtt.port = 1883;
+          portInput.value = mqtt.port ?? "";
+        },
+        t("wizard.mqtt.tls_hint"),
+      ),
+      field(
+        "mqtt.username",
+        t("wizard.mqtt.username"),
+        input(mqtt.username, (v) => (mqtt.username = v), { autocomplete: "off" }),
+        t("wizard.mqtt.username_hint"),
+      ),
+      field(
+        "mqtt.password",
+        t("wizard.mqtt.password"),
+        input(mqtt.password, (v) => (mqtt.password = v), { type: "password", autocomplete: "new-password" }),
+      ),
+      check(
+        "mqtt.discovery",
+        t("wizard.mqtt.discovery"),
+        mqtt.discovery,
+        (on) => (mqtt.discovery = on),
+        t("wizard.mqtt.discovery_hint"),
+      ),
+    );
+    details.hidden = !mqtt.enabled && !Object.keys(errors).some((id) => id.startsWith("mqtt."));
+    return [
+      check(
+        "mqtt.enabled",
+        t("wizard.protocols.mqtt"),
+        mqtt.enabled,
+        (on) => {
+          mqtt.enabled = on;
+          details.hidden = !on;
+        },
+        t("wizard.protocols.mqtt_hint"),
+      ),
+      details,
     ];
   }
 
@@ -331,8 +418,18 @@ export function showWizard(root, setup, done) {
             ? t("wizard.review.on_port", { port: answers.modbus.tcp_port })
             : t("wizard.review.off"),
         ),
+        row(t("wizard.protocols.mqtt"), mqttSummary()),
       ),
     ];
+  }
+
+  function mqttSummary() {
+    const mqtt = answers.mqtt;
+    if (!mqtt.enabled) return t("wizard.review.off");
+    const params = { host: mqtt.host, port: mqtt.port };
+    const parts = [mqtt.tls ? t("wizard.review.mqtt_tls", params) : t("wizard.review.mqtt_plain", params)];
+    if (mqtt.discovery) parts.push(t("wizard.review.mqtt_discovery"));
+    return parts.join(", ");
   }
 
   const message = h("p", { class: "form-error", role: "alert" });
@@ -418,7 +515,7 @@ export function showWizard(root, setup, done) {
     if (has("meter.main") || keys.includes("meter")) return 2;
     if (has("meter.loads")) return 3;
     if (has("store.")) return 4;
-    if (has("modbus.")) return 5;
+    if (has("modbus.") || has("mqtt")) return 5;
     return steps.length - 1;
   }
 
