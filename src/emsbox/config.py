@@ -24,6 +24,7 @@ from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.mqtt.config import MqttConfig
 from emsbox.languages import Language
 from emsbox.loads import MeterConfig
+from emsbox.private_files import fsync_dir
 from emsbox.store.config import StoreConfig
 from emsbox.web.config import WebConfig
 
@@ -243,12 +244,4 @@ def save_file(config: Config, path: Path) -> None:
     if path.exists():
         os.replace(path, path.with_name(path.name + ".bak"))
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)

@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from emsbox.config import Config
+from emsbox.doc_marker import rewrite_after_marker
 
 
 def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
@@ -128,11 +129,7 @@ MARKER = "<!-- generated below by: python -m emsbox.config_doc docs/configuratio
 
 def rewrite(path: Path) -> None:
     """Replace everything after the marker line of ``path`` with the current tables."""
-    text = path.read_text(encoding="utf-8")
-    head, marker, _ = text.partition(MARKER)
-    if not marker:
-        raise SystemExit(f"{path}: marker line not found")
-    path.write_text(head + MARKER + "\n" + configuration_tables(), encoding="utf-8")
+    rewrite_after_marker(path, MARKER, configuration_tables())
 
 
 if __name__ == "__main__":

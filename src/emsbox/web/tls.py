@@ -9,11 +9,9 @@ Files found damaged are renamed aside, never deleted: they may be someone's only
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import os
-import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from emsbox.private_files import write_private
+
 TLS_DIR = "tls"
 CERT_FILE = "device.crt"
 KEY_FILE = "device.key"
@@ -34,7 +34,6 @@ KEY_FILE = "device.key"
 SELF_SIGNED_VALIDITY = dt.timedelta(days=3650)
 # Backdated, so that a device whose clock is a little behind (no RTC before NTP) accepts it.
 _BACKDATE = dt.timedelta(days=1)
-_PRIVATE_FILE_MODE = 0o600
 _PRIVATE_DIR_MODE = 0o700
 
 
@@ -163,8 +162,8 @@ def _make_self_signed(cert_path: Path, key_path: Path, hostnames: Sequence[str])
         serialization.NoEncryption(),
     )
     # The key first: a certificate without its key is useless, and is set aside next start.
-    _write_private(key_path, key_pem)
-    _write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
+    write_private(key_path, key_pem)
+    write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
     return TlsFiles(cert_path, key_path, True, certificate.not_valid_after_utc)
 
 
@@ -182,23 +181,6 @@ def _general_names(names: Sequence[str]) -> list[x509.GeneralName]:
         except UnicodeError:
             continue  # not a host name at all: leave it out rather than fail to start
     return general
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically with mode 0600 from its creation: no moment when others may
-    read it, and never half a file under the real name."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
 
 
 def _set_aside(*paths: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from emsbox.doc_marker import rewrite_after_marker
 from emsbox.gateways.modbus import image
 from emsbox.gateways.modbus.commands import COMMAND_BASE
 from emsbox.gateways.modbus.register_map import DERIVED, Point, table_size
@@ -172,10 +173,7 @@ MARKER = "<!-- generated below by: python -m emsbox.gateways.modbus.map_export d
 
 def rewrite(path: Path) -> None:
     """Replace everything after the marker line of ``path`` with the current tables."""
-    head, marker, _ = path.read_text(encoding="utf-8").partition(MARKER)
-    if not marker:
-        raise SystemExit(f"{path}: marker line not found")
-    path.write_text(head + MARKER + "\n" + as_markdown(), encoding="utf-8")
+    rewrite_after_marker(path, MARKER, as_markdown())
 
 
 if __name__ == "__main__":

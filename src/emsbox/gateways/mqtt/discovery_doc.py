@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from emsbox import variables
+from emsbox.doc_marker import rewrite_after_marker
 from emsbox.gateways.mqtt.discovery import entity_class
 
 MARKER = "<!-- generated below by: python -m emsbox.gateways.mqtt.discovery_doc docs/mqtt.md -->\n"
@@ -37,10 +38,7 @@ def as_markdown() -> str:
 
 def rewrite(path: Path) -> None:
     """Replace everything after the marker line of ``path`` with the current table."""
-    head, marker, _ = path.read_text(encoding="utf-8").partition(MARKER)
-    if not marker:
-        raise SystemExit(f"{path}: marker line not found")
-    path.write_text(head + MARKER + "\n" + as_markdown(), encoding="utf-8")
+    rewrite_after_marker(path, MARKER, as_markdown())
 
 
 if __name__ == "__main__":

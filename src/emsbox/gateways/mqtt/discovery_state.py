@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
+
+from emsbox.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,8 @@ class DiscoveryState:
 
     def _save(self) -> None:
         data = {"loads": {k: sorted(v) for k, v in sorted(self._topics.items())}}
-        tmp = self._path.with_name(self._path.name + ".tmp")
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            os.replace(tmp, self._path)
+            write_private(self._path, json.dumps(data, indent=1).encode())
         except OSError as exc:
             log.warning("mqtt: cannot save %s: %s", self._path, exc)

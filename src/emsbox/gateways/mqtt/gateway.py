@@ -53,6 +53,7 @@ NAME = "MQTT"
 CONNECT_TIMEOUT_S = 10.0
 POLL_S = 0.02
 BACKOFF_FIRST_S = 1.0
+STABLE_SESSION_S = 30.0  # a session that lasted this long resets the back-off
 OUTBOX_WINDOW = 400  # records sent and not yet acknowledged
 OUTBOX_IDLE_QUERY_S = 1.0  # how often an empty outbox is looked at without being told
 # A state is due this much before its interval is over, so that readings arriving every
@@ -311,21 +312,27 @@ class MqttGateway:
                     why = _why(exc)
                     wait = backoff_s(failures, config.reconnect_max_s, self._rng)
                     failures += 1
-                    log.warning("mqtt: %s; retrying in %.0f s", why, wait)
-                    self._set(False, f"{why}; retrying in {wait:.0f} s", why)
+                    log.warning("mqtt: %s; %s", why, _retrying_in(wait))
+                    self._set(False, f"{why}; {_retrying_in(wait)}", why)
                     session.abandon()
                     self._stop.wait(wait)
                     continue
-                failures = 0
                 self._set(True, f"connected to {config.host}:{config.port}")
                 log.info("mqtt: connected to %s:%d as %s", config.host, config.port, device_id)
+                started = time.monotonic()
                 try:
                     session.serve(self._stop)
                 except Exception as exc:
                     why = _why(exc)
-                    log.warning("mqtt: %s", why)
-                    self._set(False, why, why)
                     session.abandon()
+                    # A broker that accepts and drops again at once is not retried in a
+                    # tight loop: only a session that lasted starts the back-off afresh.
+                    lasted = time.monotonic() - started >= STABLE_SESSION_S
+                    failures = 0 if lasted else failures + 1
+                    wait = backoff_s(failures, config.reconnect_max_s, self._rng) / 2.0
+                    log.warning("mqtt: %s; %s", why, _retrying_in(wait))
+                    self._set(False, f"{why}; {_retrying_in(wait)}", why)
+                    self._stop.wait(wait)
                 resume_after = self._resume_after = session.resume_after()
         finally:
             self._bus.unsubscribe(sub)
@@ -560,6 +567,10 @@ class _Session:
             self.results.put(_outcome(command, done))
 
         future.add_done_callback(answer)
+
+
+def _retrying_in(wait_s: float) -> str:
+    return f"retrying in {wait_s:.1f} s" if wait_s < 10.0 else f"retrying in {wait_s:.0f} s"
 
 
 def _why(exc: Exception) -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from emsbox.private_files import write_private
 from emsbox.web.api.deps import Installer, ServiceDep
 
 log = logging.getLogger(__name__)
@@ -184,29 +183,10 @@ def store(data_dir: Path, kind: FileKind, data: bytes) -> MqttFileOut:
     directory = data_dir / DIRECTORY
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = directory / SLOTS[kind].file
-    # mkstemp creates the file readable by its owner only (0600).
-    fd, name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
+    write_private(target, data)
     described = describe(data_dir, kind)
     assert described is not None
     return described
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 async def _body(request: Request) -> bytes:
