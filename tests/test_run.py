@@ -71,9 +71,14 @@ class Running:
             assert time.monotonic() < deadline, r.text
             time.sleep(0.2)
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=signal.SIGTERM, group=False):
+        """Send ``sig`` to the service (or to its whole process group, as a service manager
+        does); its exit code and standard error."""
         self.client.close()
-        self.proc.send_signal(sig)
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
         _, err = self.proc.communicate(timeout=30)
         return self.proc.returncode, err
 
@@ -137,6 +142,14 @@ def test_settings_saved_while_running_never_write_this_runs_overrides(data_dir):
     saved = (data_dir / "config.toml").read_text()
     assert 'name = "Renamed"' in saved
     assert "http_port = 0" not in saved and "logging_interval_s = 900" not in saved
+
+
+def test_sigterm_to_the_whole_group_stops_cleanly_without_alarm(data_dir):
+    run = Running(data_dir)
+    run.wait_for_reading(_token(data_dir))
+    code, err = run.stop(group=True)  # systemd's default stop, or `timeout`
+    assert code == 0, err
+    assert "counters saved" in err and "ERROR" not in err, err
 
 
 def test_counters_continue_across_restart_and_kill_9(data_dir):

@@ -50,6 +50,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Opening a recording or importing numpy on a slow SD card can take a while.
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+# How long a clean end of the child may precede the service's own stop (SIGTERM to both).
+STOP_NOTICE_S = 2.0
 POLL_S = 0.2
 # How long a new acquisition process waits for the one of a killed service to save and end.
 LOCK_WAIT_S = 10.0
@@ -257,12 +259,26 @@ class AcquisitionProcess:
                 # The pipe closes a moment before the process can be reaped.
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     code = self._proc.wait(2.0)
+            if code == 0 and self._stop_follows():
+                # SIGTERM to the whole process group (a service manager, `timeout`): the
+                # child stopped at once, a moment before this process began its own stop.
+                return
             reason = "the acquisition process ended" + (
                 f" (exit code {code})" if code is not None else ""
             )
             log.error("%s; the loads it measured are unhealthy", reason)
             for remote in self._sources:
                 remote.last_error = remote.last_error or reason
+
+    def _stop_follows(self, wait_s: float = STOP_NOTICE_S) -> bool:
+        """Whether this side is asked to stop within ``wait_s`` (then the child's end was
+        part of stopping the whole service)."""
+        deadline = time.monotonic() + wait_s
+        while not self._stopping:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _end_child(self, timeout_s: float = 5.0) -> None:
         proc = self._proc
