@@ -1,0 +1,1 @@
+"""The controller: digital input and output functions, alarms and tariffs."""
