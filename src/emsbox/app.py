@@ -21,6 +21,7 @@ from typing import cast
 from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
+from emsbox.control.controller import Controller, IoState
 from emsbox.gateways.errors import SetupError
 from emsbox.gateways.modbus.image import Identity, LoadRating
 from emsbox.gateways.modbus.server import RTU, TCP, ListenError, ModbusGateway
@@ -92,7 +93,7 @@ def _measured(config: Config, acquisitions: list[Acquisition]) -> dict[str, _Mea
 
 
 # The sections of the configuration that apply while running; the others at the next start.
-LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt")
+LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io")
 MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
 MQTT_COMMAND_TIMEOUT_S = 10.0
 
@@ -153,7 +154,10 @@ class Service:
         self.modbus = ModbusGateway(self.bus, self._modbus_command)
         self._identity = Identity(__version__, device_serial())
         self._modbus_errors: dict[str, str] = {}  # by server, what keeps it from running
-        self.mqtt = MqttGateway(self.bus, self.store, data_dir, self._mqtt_command)
+        self.mqtt = MqttGateway(
+            self.bus, self.store, data_dir, self._mqtt_command, switch_output=self._mqtt_output
+        )
+        self.controller = Controller(self.bus, self._controller_command, data_dir)
         self._mqtt_error: str | None = None  # what keeps the MQTT gateway from running
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -166,10 +170,12 @@ class Service:
         self._feed.start()
         self._serve_modbus_or_report()
         self._publish_mqtt_or_report()
+        self.controller.apply(self.config.io, self.config.meter.load_names()[0])
 
     def stop(self) -> None:
         """Stop acquisition (saving counters), then commit everything to the store."""
         self._stopping.set()
+        self.controller.stop()
         self.modbus.stop()
         self.mqtt.stop()
         self._stop_polled()
@@ -308,6 +314,7 @@ class Service:
                     raise
             self.config = live
             self._publish_mqtt_or_report()
+            self.controller.apply(live.io, live.meter.load_names()[0])
             save_file(new, self.config_path)
             self.saved_config = new
             self.restart_required = any(
@@ -368,6 +375,30 @@ class Service:
     def _check_mqtt(self, config: Config) -> None:
         """SetupError if the MQTT gateway cannot run with ``config`` (a file it needs)."""
         self.mqtt.check(config.mqtt)
+
+    def _controller_command(
+        self, load: str, action: str, tariff: int | None, requested_by: str
+    ) -> Future[object]:
+        """A command of the digital input's function."""
+        future = self.command(load, cast(Action, action), requested_by, tariff)
+        return cast("Future[object]", future)
+
+    def _mqtt_output(self, on: bool, requested_by: str) -> dict[str, object]:
+        """Switch the digital output for an MQTT command; ControlError if not remote."""
+        self.controller.set_output(on, requested_by)
+        return {"output_on": on}
+
+    def io_state(self) -> IoState:
+        """The digital input and output now."""
+        return self.controller.state()
+
+    def set_output(self, on: bool, requested_by: str) -> None:
+        """Switch the digital output (remote function only); ControlError otherwise."""
+        self.controller.set_output(on, requested_by)
+
+    def set_simulated_input(self, closed: bool, requested_by: str) -> None:
+        """Close or open the simulated digital input; ControlError with real hardware."""
+        self.controller.set_input(closed, requested_by)
 
     def mqtt_file_replaced(self, path: str) -> bool:
         """A certificate file (``path`` as the settings name it) was replaced: when the

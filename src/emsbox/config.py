@@ -13,13 +13,23 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
 from platformdirs import user_data_dir
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from emsbox.control.config import IoConfig
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.mqtt.config import MqttConfig
 from emsbox.languages import Language
@@ -89,6 +99,29 @@ class Config(BaseModel):
     web: WebConfig = Field(default_factory=WebConfig, description="The web server.")
     modbus: ModbusConfig = Field(default_factory=ModbusConfig, description="The Modbus gateway.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The MQTT gateway.")
+    io: IoConfig = Field(default_factory=IoConfig, description="The digital input and output.")
+
+    @model_validator(mode="after")
+    def _io_loads(self) -> Self:
+        """The digital input and the pulse output act on loads that exist."""
+        names = self.meter.load_names()
+        wrong = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_load",
+                    "no load named {load}; loads: {names}",
+                    {"load": repr(load), "names": ", ".join(names)},
+                ),
+                loc=("io", key),
+                input=load,
+            )
+            for key in ("input_load", "pulse_load")
+            if (load := getattr(self.io, key)) and load not in names
+        ]
+        if wrong:
+            # Reported at the fields' own paths (io.input_load), for the settings form.
+            raise ValidationError.from_exception_data(type(self).__name__, wrong)
+        return self
 
 
 def default_data_dir() -> Path:

@@ -157,8 +157,25 @@ class Harness:
         self.store = LogStore(directory / "log.sqlite3", config)
         self.store.start()
         self.commands = Commands()
-        self.gateway = MqttGateway(self.bus, self.store, directory, self.commands, clock=clock)
+        self.output: list[tuple[bool, str]] = []
+        self.gateway = MqttGateway(
+            self.bus,
+            self.store,
+            directory,
+            self.commands,
+            clock=clock,
+            switch_output=self._switch,
+        )
         self.t = float(int(time.time()) - 100)
+
+    def _switch(self, on: bool, by: str) -> dict[str, object]:
+        """The digital output, as the service switches it: refused while it is not remote."""
+        if not self.output_remote:
+            raise ValueError("the digital output's function is off, not remote")
+        self.output.append((on, by))
+        return {"output_on": on}
+
+    output_remote = True
 
     def apply(self, config: MqttConfig, loads: list[str] | None = None) -> None:
         """Run the gateway with ``config``."""

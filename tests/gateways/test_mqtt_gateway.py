@@ -242,3 +242,28 @@ def test_a_retained_command_is_never_carried_out(broker, harness):
     assert not answer["ok"] and "retained" in answer["error"]
     assert harness.commands.calls == []
     sub.close()
+
+
+def test_the_digital_output_is_switched_when_it_is_remote(broker, harness):
+    sub = Subscriber(broker, f"{BASE}/command/result")
+    harness.apply(plain(broker, commands_enabled=True))
+    harness.wait_connected()
+    command = f"{BASE}/command"
+    sub.publish(command, json.dumps({"action": "set_output", "on": True, "id": "o1"}))
+    sub.publish(command, json.dumps({"action": "set_output", "on": "yes"}))
+    sub.publish(command, json.dumps({"action": "set_output", "on": False, "load": "main"}))
+    answers = [m.json() for m in sub.wait_for(f"{BASE}/command/result", 3)]
+    assert answers[0] == {
+        "id": "o1",
+        "ok": True,
+        "action": "set_output",
+        "result": {"output_on": True},
+    }
+    assert "on must be true or false" in answers[1]["error"]
+    assert "takes only on" in answers[2]["error"]
+    harness.output_remote = False
+    sub.publish(command, json.dumps({"action": "set_output", "on": False}))
+    refused = sub.wait_for(f"{BASE}/command/result", 4)[-1].json()
+    assert not refused["ok"] and "not remote" in refused["error"]
+    assert harness.output == [(True, "mqtt")]
+    sub.close()

@@ -37,6 +37,9 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/modbus/maps/{name}.csv"): "viewer",
     ("GET", "/api/v1/mqtt/files"): "installer",
     ("PUT", "/api/v1/mqtt/files/{kind}"): "installer",  # refused (400): the body is no PEM
+    ("GET", "/api/v1/io"): "viewer",
+    ("PUT", "/api/v1/io/output"): "installer",  # refused (409 or 422): no remote output here
+    ("PUT", "/api/v1/io/input"): "installer",
     ("GET", "/api/v1/stream"): "viewer",
     ("GET", "/metrics"): "viewer",
     ("GET", "/api/v1/users"): "admin",

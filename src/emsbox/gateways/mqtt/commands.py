@@ -1,7 +1,8 @@
 """Commands received over MQTT: their JSON form, validation and the answer.
 
-A command is one JSON object, e.g. ``{"action": "reset_partial", "load": "main", "id": "42"}``
-or ``{"action": "set_tariff", "load": "main", "tariff": 2}``. ``id`` is optional and comes back
+A command is one JSON object, e.g. ``{"action": "reset_partial", "load": "main", "id": "42"}``,
+``{"action": "set_tariff", "load": "main", "tariff": 2}`` or ``{"action": "set_output", "on":
+true}`` (the digital output, when its function is remote). ``id`` is optional and comes back
 in the answer, published on the command result topic as ``{"id", "ok", "action", "load",
 "error" or "result"}``.
 """
@@ -20,6 +21,7 @@ ACTIONS = {
     "stop_partial": "stop",
     "reset_partial": "reset",
     "set_tariff": "tariff",
+    "set_output": "output",
 }
 
 
@@ -33,8 +35,9 @@ class MqttCommand:
 
     id: str | None
     action: str
-    load: str
+    load: str  # empty for set_output
     tariff: int | None
+    on: bool | None = None
 
     @property
     def verb(self) -> str:
@@ -66,7 +69,7 @@ def request_id(payload: bytes) -> str | None:
 def parse_command(payload: bytes, loads: Sequence[str]) -> MqttCommand:
     """The command in ``payload``; CommandError naming what is wrong."""
     body = _object(payload)
-    unknown = set(body) - {"action", "load", "tariff", "id"}
+    unknown = set(body) - {"action", "load", "tariff", "id", "on"}
     if unknown:
         raise CommandError(f"unknown members: {', '.join(sorted(unknown))}")
     request = body.get("id")
@@ -75,6 +78,15 @@ def parse_command(payload: bytes, loads: Sequence[str]) -> MqttCommand:
     action = body.get("action")
     if not isinstance(action, str) or action not in ACTIONS:
         raise CommandError(f"action must be one of {', '.join(ACTIONS)}")
+    if action == "set_output":
+        on = body.get("on")
+        if not isinstance(on, bool):
+            raise CommandError("on must be true or false")
+        if set(body) - {"action", "on", "id"}:
+            raise CommandError("set_output takes only on (and id)")
+        return MqttCommand(request, action, "", None, on)
+    if "on" in body:
+        raise CommandError(f"{action} takes no on")
     load = body.get("load")
     if not isinstance(load, str) or load not in loads:
         raise CommandError(f"load must be one of {', '.join(loads)}")
@@ -97,7 +109,9 @@ def result_json(
     """The answer to a command."""
     body: dict[str, object] = {"id": request, "ok": ok}
     if command is not None:
-        body |= {"action": command.action, "load": command.load}
+        body["action"] = command.action
+        if command.load:
+            body["load"] = command.load
     if error is not None:
         body["error"] = error
     if result is not None:

@@ -189,8 +189,8 @@ class MqttConfig(BaseModel):
         default=False,
         description=(
             "Accept commands on <prefix>/<device>/command (Azure: cloud-to-device messages): "
-            "start, stop and reset partial counters, select the tariff. Each is logged. Off: "
-            "nothing is subscribed."
+            "start, stop and reset partial counters, select the tariff, switch the digital "
+            "output (when its function is remote). Each is logged. Off: nothing is subscribed."
         ),
     )
     azure_auth: AzureAuth = Field(

@@ -63,6 +63,8 @@ DISCOVERY_FILE = "mqtt-discovery.json"
 
 # (load, action, tariff, requested_by) → the result of the command.
 Commander = Callable[[str, str, int | None, str], "Future[object]"]
+# (on, requested_by) → the result; raises with the reason when the output cannot be switched.
+OutputSwitch = Callable[[bool, str], Mapping[str, object]]
 
 
 class OutboxCounts(Protocol):
@@ -161,9 +163,12 @@ class MqttGateway:
         outbox: Outbox,
         data_dir: Path,
         commander: Commander | None = None,
+        *,
         clock: Callable[[], float] = time.time,
+        switch_output: OutputSwitch | None = None,
     ) -> None:
         self._bus = bus
+        self._switch_output = switch_output
         self._outbox = outbox
         self._data_dir = data_dir
         self._commander = commander
@@ -540,6 +545,10 @@ class _Session:
 
     # commands and Home Assistant's birth message
 
+    def _switch(self, command: MqttCommand) -> None:
+        log.info("mqtt: command set_output %s (id %s)", command.on, command.id)
+        self.results.put(_switched(self.g._switch_output, command))
+
     def _message(self, topic: str, payload: bytes, retained: bool) -> None:
         if self.config.discovery and topic == f"{self.config.discovery_prefix}/{HA_STATUS}":
             if payload == b"online":
@@ -558,6 +567,9 @@ class _Session:
             log.warning("mqtt: command refused on %s: %s", topic, exc)
             self.results.put(result_json(request_id(payload), False, str(exc)))
             return
+        if command.action == "set_output":
+            self._switch(command)
+            return
         commander = self.g._commander
         assert commander is not None
         log.info("mqtt: command %s on %s (id %s)", command.action, command.load, command.id)
@@ -567,6 +579,19 @@ class _Session:
             self.results.put(_outcome(command, done))
 
         future.add_done_callback(answer)
+
+
+def _switched(switch: OutputSwitch | None, command: MqttCommand) -> str:
+    """Switch the digital output as ``command`` asks; the answer to publish."""
+    assert command.on is not None
+    if switch is None:
+        return result_json(command.id, False, "this device has no digital output", command)
+    try:
+        result = switch(command.on, "mqtt")
+    except Exception as exc:  # the reason the output cannot be switched, for the sender
+        log.warning("mqtt: set_output refused: %s", exc)
+        return result_json(command.id, False, str(exc), command)
+    return result_json(command.id, True, None, command, result)
 
 
 def _retrying_in(wait_s: float) -> str:

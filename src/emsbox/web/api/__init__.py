@@ -19,6 +19,7 @@ from emsbox.store.log import StoreError
 from emsbox.web.api import (
     accounts_routes,
     config_routes,
+    io_routes,
     loads,
     modbus_routes,
     mqtt_routes,
@@ -71,6 +72,7 @@ def create_app(service: Service) -> FastAPI:
         variables_routes.router,
         modbus_routes.router,
         mqtt_routes.router,
+        io_routes.router,
     ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(system.metrics_router)

@@ -1,10 +1,12 @@
 // Diagnostics: what the device's own 128 × 96 display shows, on one compact page: the main
 // values of every load, the state of each part (sources, store), network addresses, version,
 // clock, storage and the active faults. Refreshed every few seconds and with every reading.
+// Beside them the digital input and output (io.js), refreshed every second.
 
 import { api } from "./api.js";
 import { h, replace } from "./dom.js";
 import { dateTime, num, t } from "./i18n.js";
+import { ioPanel } from "./io.js";
 import * as live from "./live.js";
 import { loadsTable } from "./widgets.js";
 
@@ -25,6 +27,7 @@ export async function render(main, app) {
   const values = h("div");
   const system = h("div", { class: "diag-system" });
   const faults = h("div", { class: "diag-faults", role: "status" });
+  const io = ioPanel(app);
 
   function drawValues() {
     replace(values, loadsTable(app));
@@ -110,15 +113,17 @@ export async function render(main, app) {
       { class: "diag" },
       h("section", { class: "card" }, h("h2", {}, t("diag.values")), values),
       h("section", { class: "card" }, h("h2", {}, t("diag.faults")), faults),
+      io.element,
       h("section", { class: "card" }, h("h2", {}, t("diag.device")), system),
     ),
   );
   drawValues();
-  await drawSystem();
+  await Promise.all([drawSystem(), io.start()]);
   const timer = setInterval(drawSystem, REFRESH_MS);
   const stop = live.subscribe(drawValues);
   return () => {
     clearInterval(timer);
+    io.stop();
     stop();
   };
 }
