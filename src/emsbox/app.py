@@ -93,7 +93,7 @@ def _measured(config: Config, acquisitions: list[Acquisition]) -> dict[str, _Mea
 
 
 # The sections of the configuration that apply while running; the others at the next start.
-LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io")
+LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io", "tariffs")
 MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
 MQTT_COMMAND_TIMEOUT_S = 10.0
 
@@ -170,7 +170,7 @@ class Service:
         self._feed.start()
         self._serve_modbus_or_report()
         self._publish_mqtt_or_report()
-        self.controller.apply(self.config.io, self.config.meter.load_names()[0])
+        self._apply_controller(self.config)
 
     def stop(self) -> None:
         """Stop acquisition (saving counters), then commit everything to the store."""
@@ -314,7 +314,7 @@ class Service:
                     raise
             self.config = live
             self._publish_mqtt_or_report()
-            self.controller.apply(live.io, live.meter.load_names()[0])
+            self._apply_controller(live)
             save_file(new, self.config_path)
             self.saved_config = new
             self.restart_required = any(
@@ -375,6 +375,13 @@ class Service:
     def _check_mqtt(self, config: Config) -> None:
         """SetupError if the MQTT gateway cannot run with ``config`` (a file it needs)."""
         self.mqtt.check(config.mqtt)
+
+    def _apply_controller(self, config: Config) -> None:
+        """Run the digital I/O and the tariff calendar as ``config`` says."""
+        tariffs = config.tariffs
+        calendar = tariffs.calendar_in(config.site.zone()) if tariffs.calendar else None
+        names = tuple(config.meter.load_names())
+        self.controller.apply(config.io, names[0], loads=names, calendar=calendar)
 
     def _controller_command(
         self, load: str, action: str, tariff: int | None, requested_by: str

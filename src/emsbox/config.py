@@ -29,7 +29,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from emsbox.control.config import IoConfig
+from emsbox.control.config import IoConfig, TariffsConfig
+from emsbox.control.inputs import InputFunction
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.mqtt.config import MqttConfig
 from emsbox.languages import Language
@@ -100,10 +101,14 @@ class Config(BaseModel):
     modbus: ModbusConfig = Field(default_factory=ModbusConfig, description="The Modbus gateway.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The MQTT gateway.")
     io: IoConfig = Field(default_factory=IoConfig, description="The digital input and output.")
+    tariffs: TariffsConfig = Field(
+        default_factory=TariffsConfig, description="Tariffs by calendar."
+    )
 
     @model_validator(mode="after")
     def _io_loads(self) -> Self:
-        """The digital input and the pulse output act on loads that exist."""
+        """The digital input and the pulse output act on loads that exist; the tariff has one
+        master."""
         names = self.meter.load_names()
         wrong = [
             InitErrorDetails(
@@ -118,6 +123,15 @@ class Config(BaseModel):
             for key in ("input_load", "pulse_load")
             if (load := getattr(self.io, key)) and load not in names
         ]
+        if self.tariffs.calendar and self.io.input_function is InputFunction.TARIFF:
+            both = "the tariff follows either the calendar or the digital input, not both"
+            wrong.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("tariff_twice", both),
+                    loc=("tariffs", "calendar"),
+                    input=True,
+                )
+            )
         if wrong:
             # Reported at the fields' own paths (io.input_load), for the settings form.
             raise ValidationError.from_exception_data(type(self).__name__, wrong)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emsbox import variables
 from emsbox.control.inputs import InputFunction
+from emsbox.control.tariffs import DAYS, Holiday, Period, TariffCalendar
 
 COUNTERS = frozenset(v.name for v in variables.ENERGY if v.unit == "kWh")
 
@@ -120,3 +123,119 @@ class IoConfig(BaseModel):
     def max_pulse_power_kw(self) -> float:
         """The highest power whose pulses keep pace (one pulse per width plus pause)."""
         return 3600.0 / (self.pulses_per_kwh * 2.0 * self.pulse_width_s)
+
+
+class Day(StrEnum):
+    """A day of the week."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HOLIDAY = re.compile(r"^(\d{4}-)?\d{2}-\d{2}$")
+
+
+class TariffPeriod(BaseModel):
+    """A time of day on some days of the week, with its tariff."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[Day] = Field(
+        min_length=1, max_length=7, description="Days it starts on: mon, tue, … sun."
+    )
+    start: str = Field(description="Local time it starts, HH:MM.")
+    end: str = Field(
+        description=(
+            "Local time it ends, HH:MM; not after the start: it runs over midnight "
+            "(00:00: until midnight; equal to the start: the whole day)."
+        )
+    )
+    tariff: int = Field(ge=1, le=2, description="The tariff during the period: 1 or 2.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        """HH:MM, 00:00 to 23:59."""
+        if not _TIME.match(value):
+            raise ValueError("a time of day as HH:MM, 00:00 to 23:59")
+        return value
+
+
+def _weekday_days() -> list[TariffPeriod]:
+    weekdays = [Day.MON, Day.TUE, Day.WED, Day.THU, Day.FRI]
+    return [TariffPeriod(days=weekdays, start="08:00", end="19:00", tariff=1)]
+
+
+class TariffsConfig(BaseModel):
+    """Tariff 1 or 2 by a weekly calendar in the site's time zone, with holidays."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    calendar: bool = Field(
+        default=False,
+        description=(
+            "Follow the calendar below (off: the tariff changes only by command or the "
+            "digital input)."
+        ),
+    )
+    periods: list[TariffPeriod] = Field(
+        default_factory=_weekday_days,
+        max_length=32,
+        description=(
+            "The periods of the week, in the site's local time (DST included); by default "
+            "weekdays 08:00–19:00 in tariff 1."
+        ),
+    )
+    default_tariff: int = Field(
+        default=2, ge=1, le=2, description="The tariff outside every period: 1 or 2."
+    )
+    holidays: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Holidays: YYYY-MM-DD for one date, MM-DD for the same day every year.",
+    )
+    holiday_tariff: int = Field(
+        default=2, ge=1, le=2, description="The tariff all day on a holiday: 1 or 2."
+    )
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, values: list[str]) -> list[str]:
+        """Real dates (29 February allowed every year)."""
+        for value in values:
+            ok = bool(_HOLIDAY.match(value))
+            if ok:
+                parts = [int(p) for p in value.split("-")]
+                year, month, day = parts if len(parts) == 3 else [2000, *parts]
+                try:
+                    dt.date(year, month, day)
+                except ValueError:
+                    ok = False
+            if not ok:
+                raise ValueError(f"{value!r} is not a date as YYYY-MM-DD or MM-DD")
+        return values
+
+    def calendar_in(self, zone: ZoneInfo) -> TariffCalendar:
+        """The calendar these settings describe, in ``zone``."""
+        periods = [
+            Period(
+                frozenset(DAYS.index(d.value) for d in p.days),
+                dt.time.fromisoformat(p.start),
+                dt.time.fromisoformat(p.end),
+                p.tariff,
+            )
+            for p in self.periods
+        ]
+        holidays = []
+        for value in self.holidays:
+            parts = [int(x) for x in value.split("-")]
+            holidays.append(
+                Holiday(parts[1], parts[2], parts[0]) if len(parts) == 3 else Holiday(*parts)
+            )
+        return TariffCalendar(zone, periods, holidays, self.default_tariff, self.holiday_tariff)

@@ -24,12 +24,15 @@ from emsbox.control.config import IoBackend, IoConfig, OutputFunction
 from emsbox.control.inputs import DigitalInput
 from emsbox.control.io import DigitalIO, SimulatedIO
 from emsbox.control.pulse import PulseOutput, PulseState
+from emsbox.control.tariffs import TariffCalendar
 from emsbox.private_files import write_private
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.01
 SAVE_EVERY_S = 1.0
+CALENDAR_EVERY_S = 1.0  # how often the tariff calendar is looked at
+CALENDAR_SOURCE = "tariff calendar"
 PULSE_FILE = "pulse-output.json"
 SOURCE = "digital input"
 
@@ -60,8 +63,19 @@ class IoState:
 class Controller:
     """Runs the digital input and output as configured; ``apply`` switches settings."""
 
-    def __init__(self, bus: Bus, commander: Commander, data_dir: Path) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        commander: Commander,
+        data_dir: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._bus = bus
+        self._clock = clock
+        self._calendar: TariffCalendar | None = None
+        self._loads: tuple[str, ...] = ()
+        self._calendar_tariff: int | None = None
+        self._calendar_due = 0.0
         self._commander = commander
         self._data_dir = data_dir
         self._lock = threading.Lock()
@@ -79,10 +93,24 @@ class Controller:
 
     # -- control -----------------------------------------------------------------------------
 
-    def apply(self, config: IoConfig, main_load: str) -> None:
-        """Run with ``config`` (the input's and the pulse's load default to ``main_load``)."""
+    def apply(
+        self,
+        config: IoConfig,
+        main_load: str,
+        *,
+        loads: tuple[str, ...] = (),
+        calendar: TariffCalendar | None = None,
+    ) -> None:
+        """Run with ``config`` (the input's and the pulse's load default to ``main_load``);
+        with a tariff ``calendar``, set every one of ``loads`` to its tariff as it changes."""
         with self._lock:
-            if (config, main_load) == (self._config, self._main) and self._thread is not None:
+            same = (config, main_load, loads, calendar) == (
+                self._config,
+                self._main,
+                self._loads,
+                self._calendar,
+            )
+            if same and self._thread is not None:
                 return
         self.stop()
         backend: DigitalIO = SimulatedIO()
@@ -103,6 +131,9 @@ class Controller:
                 )
             if config.output_function is not OutputFunction.REMOTE:
                 self._remote_on = False
+            self._loads, self._calendar = loads, calendar
+            self._calendar_tariff = None  # applied afresh at the first tick
+        self._calendar_due = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
@@ -181,6 +212,19 @@ class Controller:
         level = self._output_level(config, now)
         io.write_output(level)
         self._output_closed = level
+        if self._calendar is not None and now >= self._calendar_due:
+            self._calendar_due = now + CALENDAR_EVERY_S
+            self._follow_calendar(self._calendar)
+
+    def _follow_calendar(self, calendar: TariffCalendar) -> None:
+        tariff = calendar.tariff_at(self._clock())
+        if tariff == self._calendar_tariff:
+            return
+        log.info("tariff calendar: tariff %d from now", tariff)
+        for load in self._loads:
+            future = self._commander(load, "tariff", tariff, CALENDAR_SOURCE)
+            future.add_done_callback(_log_failure)
+        self._calendar_tariff = tariff
 
     def _output_level(self, config: IoConfig, now: float) -> bool:
         nc = config.output_normally_closed
