@@ -53,12 +53,15 @@ class Subscriber:
         *topics: str,
         client_id: str = "test-sub",
         login: tuple[str, str] | None = None,
+        keep_session: bool = False,
         **tls: Any,
     ):
         self.messages: list[Message] = []
         self._cond = threading.Condition()
         self._ready = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not keep_session
+        )
         if login is not None:
             self.client.username_pw_set(*login)
         if tls:
@@ -111,9 +114,9 @@ class Subscriber:
         self.client.publish(topic, payload, 1, retain).wait_for_publish(10)
 
     def close(self) -> None:
-        """Disconnect."""
-        self.client.loop_stop()
+        """Disconnect (every message received is in ``messages`` when this returns)."""
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def reading(load: str, t: float, p: float = 1000.0, kwh: float = 1.0) -> Reading:

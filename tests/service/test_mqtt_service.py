@@ -80,27 +80,31 @@ def still_in_outbox(log: Path) -> dict[int, tuple[str, int]]:
 
 def test_an_outage_with_a_kill_loses_no_logged_record(tmp_path):
     data = tmp_path / "data"
-    broker = Broker(tmp_path / "broker").start()
-    received = []
-    sub = Subscriber(broker, f"emsbox/{DEVICE}/+/record", client_id="before")
+    # A broker that keeps its subscribers' sessions across its restart, and a subscriber with
+    # a persistent session: what the broker acknowledged to emsbox reaches the subscriber even
+    # if the broker stops before delivering it.
+    broker = Broker(tmp_path / "broker", persistent=True).start()
+    topic = f"emsbox/{DEVICE}/+/record"
+    sub = Subscriber(broker, topic, client_id="observer", keep_session=True)
     process = emsbox(data, broker)
     try:
-        sub.wait_for(f"emsbox/{DEVICE}/+/record", 5, timeout_s=30)
+        sub.wait_for(topic, 5, timeout_s=30)
         time.sleep(3)
         broker.stop()  # the outage
-        received += sub.messages
         sub.close()
+        received = list(sub.messages)
         time.sleep(8)  # records pile up in the outbox
         kill_9(process)  # ... and emsbox dies during the outage
         killed_at = time.time()
         time.sleep(1)
-        broker = Broker(tmp_path / "broker", port=broker.port).start()
-        sub = Subscriber(broker, f"emsbox/{DEVICE}/+/record", client_id="after")
+        broker = Broker(tmp_path / "broker", port=broker.port, persistent=True).start()
+        sub = Subscriber(broker, topic, client_id="observer", keep_session=True)
         process = emsbox(data, broker)
         # The backlog drains, then new records follow.
         time.sleep(10)
         assert process.stop() == 0
         time.sleep(0.5)
+        sub.close()
         after = list(sub.messages)
         received += after
     finally:

@@ -48,6 +48,8 @@ class Broker:
     tls: BrokerTls | None = None
     password_file: Path | None = None
     port: int = 0
+    # Keep retained messages and persistent sessions' queues across a restart (saved at stop).
+    persistent: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +61,8 @@ class Broker:
     def _config(self) -> str:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "persistence false",
+            f"persistence {str(self.persistent).lower()}",
+            f"persistence_location {self.directory}/",
             f"log_dest file {self.log_file}",
             "log_type all",
             "connection_messages true",
