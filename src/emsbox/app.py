@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import cast
@@ -21,7 +21,8 @@ from typing import cast
 from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
-from emsbox.control.controller import Controller, IoState
+from emsbox.control.alarm_log import AlarmEvent
+from emsbox.control.controller import AlarmNotice, AlarmStatus, Controller, IoState
 from emsbox.gateways.errors import SetupError
 from emsbox.gateways.modbus.image import Identity, LoadRating
 from emsbox.gateways.modbus.server import RTU, TCP, ListenError, ModbusGateway
@@ -93,7 +94,7 @@ def _measured(config: Config, acquisitions: list[Acquisition]) -> dict[str, _Mea
 
 
 # The sections of the configuration that apply while running; the others at the next start.
-LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io", "tariffs")
+LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms")
 MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
 MQTT_COMMAND_TIMEOUT_S = 10.0
 
@@ -158,6 +159,7 @@ class Service:
             self.bus, self.store, data_dir, self._mqtt_command, switch_output=self._mqtt_output
         )
         self.controller = Controller(self.bus, self._controller_command, data_dir)
+        self.controller.on_alarm = self._alarm_notice
         self._mqtt_error: str | None = None  # what keeps the MQTT gateway from running
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -175,7 +177,7 @@ class Service:
     def stop(self) -> None:
         """Stop acquisition (saving counters), then commit everything to the store."""
         self._stopping.set()
-        self.controller.stop()
+        self.controller.close()
         self.modbus.stop()
         self.mqtt.stop()
         self._stop_polled()
@@ -381,7 +383,13 @@ class Service:
         tariffs = config.tariffs
         calendar = tariffs.calendar_in(config.site.zone()) if tariffs.calendar else None
         names = tuple(config.meter.load_names())
-        self.controller.apply(config.io, names[0], loads=names, calendar=calendar)
+        self.controller.apply(
+            config.io,
+            names[0],
+            loads=names,
+            calendar=calendar,
+            alarms=tuple(config.alarms.rules),
+        )
 
     def _controller_command(
         self, load: str, action: str, tariff: int | None, requested_by: str
@@ -394,6 +402,22 @@ class Service:
         """Switch the digital output for an MQTT command; ControlError if not remote."""
         self.controller.set_output(on, requested_by)
         return {"output_on": on}
+
+    def _alarm_notice(self, notice: AlarmNotice) -> None:
+        """An alarm event: published over MQTT when the gateway runs."""
+        self.mqtt.notify_alarm(asdict(notice))
+
+    def alarms(self) -> list[AlarmStatus]:
+        """Every configured alarm now."""
+        return self.controller.alarms()
+
+    def alarm_history(self, limit: int, alarm: str | None) -> list[AlarmEvent]:
+        """The newest alarm events first."""
+        return self.controller.alarm_history(limit, alarm)
+
+    def acknowledge_alarm(self, name: str, by: str) -> bool:
+        """``by`` acknowledges an alarm; ControlError if there is none of that name."""
+        return self.controller.acknowledge(name, by)
 
     def io_state(self) -> IoState:
         """The digital input and output now."""

@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from emsbox.control.config import IoConfig, TariffsConfig
+from emsbox.control.config import AlarmsConfig, IoConfig, TariffsConfig
 from emsbox.control.inputs import InputFunction
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.mqtt.config import MqttConfig
@@ -104,6 +104,9 @@ class Config(BaseModel):
     tariffs: TariffsConfig = Field(
         default_factory=TariffsConfig, description="Tariffs by calendar."
     )
+    alarms: AlarmsConfig = Field(
+        default_factory=AlarmsConfig, description="Alarms on measured values."
+    )
 
     @model_validator(mode="after")
     def _io_loads(self) -> Self:
@@ -122,6 +125,19 @@ class Config(BaseModel):
             )
             for key in ("input_load", "pulse_load")
             if (load := getattr(self.io, key)) and load not in names
+        ]
+        wrong += [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_load",
+                    "no load named {load}; loads: {names}",
+                    {"load": repr(rule.load), "names": ", ".join(names)},
+                ),
+                loc=("alarms", "rules", i, "load"),
+                input=rule.load,
+            )
+            for i, rule in enumerate(self.alarms.rules)
+            if rule.load and rule.load not in names
         ]
         if self.tariffs.calendar and self.io.input_function is InputFunction.TARIFF:
             both = "the tariff follows either the calendar or the digital input, not both"

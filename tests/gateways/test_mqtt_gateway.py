@@ -267,3 +267,25 @@ def test_the_digital_output_is_switched_when_it_is_remote(broker, harness):
     assert not refused["ok"] and "not remote" in refused["error"]
     assert harness.output == [(True, "mqtt")]
     sub.close()
+
+
+def test_alarm_events_are_published_and_kept_through_an_outage(broker, harness):
+    sub = Subscriber(broker, f"{BASE}/alarm")
+    harness.apply(plain(broker))
+    harness.wait_connected()
+    event = {"name": "Too much", "event": "raised", "load": "main", "value": 1500.0}
+    harness.gateway.notify_alarm(event)
+    got = sub.wait_for(f"{BASE}/alarm")[0]
+    assert got.json() == {"device": DEVICE, **event} and got.qos == 1
+    sub.close()
+    broker.stop()
+    harness.wait_status(lambda s: not s.connected)
+    harness.gateway.notify_alarm(event | {"event": "cleared", "value": None})
+    again = Broker(broker.directory, port=broker.port).start()
+    try:
+        sub = Subscriber(again, f"{BASE}/alarm")
+        cleared = sub.wait_for(f"{BASE}/alarm", timeout_s=30)[0].json()
+        assert cleared["event"] == "cleared" and cleared["value"] is None
+        sub.close()
+    finally:
+        again.stop()

@@ -18,6 +18,7 @@ PAGES = {
     "energy": "#page canvas",
     "counters": "td[data-variable=kwh_imp]",
     "quality": "li[data-variable=thd_v_l1] output",
+    "alarms": "#alarms-list .alarm-item",
     "diagnostics": "#diag-addresses",
     "settings": "#page input",
     "users": "#page table",
@@ -167,7 +168,7 @@ def test_diagnostics_show_the_device_and_its_parts(page, ready):
 
 # What an untranslated string looks like on a page: the key itself, e.g. "dash.new_board".
 KEY = re.compile(
-    r"\b(app|common|counters|dash|diag|interval|login|nav|period|quality|range|role|var|widget"
+    r"\b(alarms|app|common|counters|dash|diag|interval|login|nav|period|quality|range|role|var|widget"
     r"|wizard|charts|settings|users)\.[a-z][\w.]*"
 )
 

@@ -40,6 +40,9 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/io"): "viewer",
     ("PUT", "/api/v1/io/output"): "installer",  # refused (409 or 422): no remote output here
     ("PUT", "/api/v1/io/input"): "installer",
+    ("GET", "/api/v1/alarms"): "viewer",
+    ("GET", "/api/v1/alarms/history"): "viewer",
+    ("POST", "/api/v1/alarms/{name}/ack"): "viewer",  # 404: no alarm of that name
     ("GET", "/api/v1/stream"): "viewer",
     ("GET", "/metrics"): "viewer",
     ("GET", "/api/v1/users"): "admin",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
+from typing import Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from emsbox import variables
+from emsbox.control.alarms import Condition, Rule
 from emsbox.control.inputs import InputFunction
 from emsbox.control.tariffs import DAYS, Holiday, Period, TariffCalendar
 
@@ -22,6 +24,7 @@ class OutputFunction(StrEnum):
     OFF = "off"
     PULSE = "pulse"
     REMOTE = "remote"
+    ALARM = "alarm"
 
 
 class IoBackend(StrEnum):
@@ -72,7 +75,8 @@ class IoConfig(BaseModel):
         default=OutputFunction.OFF,
         description=(
             "off; pulse: pulses proportional to an energy counter; remote: switched from the "
-            "web app, the API and, when they allow it, MQTT."
+            "web app, the API and, when they allow it, MQTT; alarm: on while an alarm that "
+            "asks for the output is raised."
         ),
     )
     output_normally_closed: bool = Field(
@@ -239,3 +243,115 @@ class TariffsConfig(BaseModel):
                 Holiday(parts[1], parts[2], parts[0]) if len(parts) == 3 else Holiday(*parts)
             )
         return TariffCalendar(zone, periods, holidays, self.default_tariff, self.holiday_tariff)
+
+
+_ALARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,59}$")
+NUMERIC = frozenset(v.name for v in variables.ALL if v.kind is not variables.Kind.STATE)
+
+
+class AlarmRuleConfig(BaseModel):
+    """An alarm on one variable of one load."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(description="A name for it, unique (letters, digits, space, _ . -).")
+    load: str = Field(default="", max_length=40, description="The load; empty: the main meter's.")
+    variable: str = Field(description="The variable watched, e.g. v_ln_sys, p_sys, thd_i_l1.")
+    condition: Condition = Field(
+        description="above the high threshold, below the low one, or outside the band."
+    )
+    low: float | None = Field(default=None, description="Low threshold (below, outside).")
+    high: float | None = Field(default=None, description="High threshold (above, outside).")
+    hysteresis: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Once raised, the value must come back past the threshold by this much.",
+    )
+    on_delay_s: float = Field(
+        default=0.0, ge=0.0, le=86_400.0, description="How long the condition must hold first."
+    )
+    off_delay_s: float = Field(
+        default=0.0, ge=0.0, le=86_400.0, description="How long it must be gone to clear."
+    )
+    latching: bool = Field(
+        default=False, description="Stay raised until acknowledged, even once the value is back."
+    )
+    output: bool = Field(
+        default=False,
+        description="Switch the digital output on while raised (when its function is alarm).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        """Letters, digits, space, '_', '.' and '-'; up to 60."""
+        if not _ALARM_NAME.match(value):
+            raise ValueError("letters, digits, spaces, '_', '.' and '-', up to 60")
+        return value
+
+    @field_validator("variable")
+    @classmethod
+    def _variable(cls, value: str) -> str:
+        """A numeric variable of the vocabulary."""
+        if value not in NUMERIC:
+            raise ValueError(f"{value!r} is not a measured or counted variable")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Self:
+        """The thresholds the condition needs, in order."""
+        self.rule()
+        return self
+
+    def rule(self) -> Rule:
+        """The state machine's rule; ValueError when the thresholds do not fit."""
+        return Rule(
+            self.condition,
+            self.low,
+            self.high,
+            self.hysteresis,
+            self.on_delay_s,
+            self.off_delay_s,
+            self.latching,
+        )
+
+
+def _voltage_band() -> list[AlarmRuleConfig]:
+    # EN 50160: the supply voltage within ±10 % of 230 V.
+    return [
+        AlarmRuleConfig(
+            name="Supply voltage out of range",
+            variable="v_ln_sys",
+            condition=Condition.OUTSIDE,
+            low=207.0,
+            high=253.0,
+            hysteresis=2.0,
+            on_delay_s=10.0,
+            off_delay_s=10.0,
+        )
+    ]
+
+
+class AlarmsConfig(BaseModel):
+    """Alarms on measured values."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    rules: list[AlarmRuleConfig] = Field(
+        default_factory=_voltage_band,
+        max_length=64,
+        description=(
+            "The alarms; by default the supply voltage outside 207–253 V (230 V ± 10 %, "
+            "EN 50160) for 10 s."
+        ),
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _unique(cls, rules: list[AlarmRuleConfig]) -> list[AlarmRuleConfig]:
+        """Names are unique."""
+        names = [r.name for r in rules]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"alarm names must be unique: {', '.join(doubled)}")
+        return rules

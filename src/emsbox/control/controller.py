@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emsbox.bus import Bus
-from emsbox.control.config import IoBackend, IoConfig, OutputFunction
+from emsbox.control.alarm_log import AlarmEvent, AlarmLog
+from emsbox.control.alarms import Alarm, Event
+from emsbox.control.config import AlarmRuleConfig, IoBackend, IoConfig, OutputFunction
 from emsbox.control.inputs import DigitalInput
 from emsbox.control.io import DigitalIO, SimulatedIO
 from emsbox.control.pulse import PulseOutput, PulseState
@@ -33,6 +36,8 @@ TICK_S = 0.01
 SAVE_EVERY_S = 1.0
 CALENDAR_EVERY_S = 1.0  # how often the tariff calendar is looked at
 CALENDAR_SOURCE = "tariff calendar"
+ALARM_FILE = "alarms.sqlite3"
+STALE_S = 10.0  # an older reading is no value: alarms on it neither raise nor clear
 PULSE_FILE = "pulse-output.json"
 SOURCE = "digital input"
 
@@ -42,6 +47,47 @@ Commander = Callable[[str, str, int | None, str], "Future[object]"]
 
 class ControlError(Exception):
     """A request the controller refuses; the message says why."""
+
+
+@dataclass
+class _Watched:
+    """A configured alarm and its state machine."""
+
+    config: AlarmRuleConfig
+    load: str
+    alarm: Alarm
+    value: float | None = None
+    since_s: float | None = None  # raised at
+
+
+@dataclass(frozen=True)
+class AlarmStatus:
+    """One alarm now, as the web app and the API show it."""
+
+    name: str
+    load: str
+    variable: str
+    condition: str
+    low: float | None
+    high: float | None
+    active: bool
+    acknowledged: bool
+    latching: bool
+    value: float | None
+    since_s: float | None
+
+
+@dataclass(frozen=True)
+class AlarmNotice:
+    """An alarm event, for notifications."""
+
+    time_s: float
+    name: str
+    event: str
+    load: str
+    variable: str
+    value: float | None
+    by: str | None
 
 
 @dataclass(frozen=True)
@@ -76,6 +122,9 @@ class Controller:
         self._loads: tuple[str, ...] = ()
         self._calendar_tariff: int | None = None
         self._calendar_due = 0.0
+        self._watched: dict[str, _Watched] = {}
+        self._alarm_log = AlarmLog(data_dir / ALARM_FILE)
+        self.on_alarm: Callable[[AlarmNotice], None] | None = None
         self._commander = commander
         self._data_dir = data_dir
         self._lock = threading.Lock()
@@ -100,16 +149,18 @@ class Controller:
         *,
         loads: tuple[str, ...] = (),
         calendar: TariffCalendar | None = None,
+        alarms: tuple[AlarmRuleConfig, ...] = (),
     ) -> None:
         """Run with ``config`` (the input's and the pulse's load default to ``main_load``);
-        with a tariff ``calendar``, set every one of ``loads`` to its tariff as it changes."""
+        with a tariff ``calendar``, set every one of ``loads`` to its tariff as it changes;
+        watch ``alarms``."""
         with self._lock:
             same = (config, main_load, loads, calendar) == (
                 self._config,
                 self._main,
                 self._loads,
                 self._calendar,
-            )
+            ) and alarms == tuple(w.config for w in self._watched.values())
             if same and self._thread is not None:
                 return
         self.stop()
@@ -132,11 +183,104 @@ class Controller:
             if config.output_function is not OutputFunction.REMOTE:
                 self._remote_on = False
             self._loads, self._calendar = loads, calendar
+            self._watched = self._watch(alarms, main_load)
             self._calendar_tariff = None  # applied afresh at the first tick
         self._calendar_due = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
+
+    def _watch(self, rules: tuple[AlarmRuleConfig, ...], main_load: str) -> dict[str, _Watched]:
+        """The alarms of ``rules``: unchanged ones keep their state, new ones take it from
+        the history (a latched alarm survives a restart)."""
+        saved = self._alarm_log.last_states()
+        watched = {}
+        for rule in rules:
+            kept = self._watched.get(rule.name)
+            if kept is not None and kept.config == rule:
+                watched[rule.name] = kept
+                continue
+            alarm = Alarm(rule.rule())
+            active, acknowledged = saved.get(rule.name, (False, True))
+            alarm.state.active, alarm.state.acknowledged = active, acknowledged
+            watched[rule.name] = _Watched(rule, rule.load or main_load, alarm)
+        return watched
+
+    def alarms(self) -> list[AlarmStatus]:
+        """Every configured alarm now."""
+        with self._lock:
+            return [
+                AlarmStatus(
+                    name,
+                    w.load,
+                    w.config.variable,
+                    w.config.condition.value,
+                    w.config.low,
+                    w.config.high,
+                    w.alarm.state.active,
+                    w.alarm.state.acknowledged,
+                    w.config.latching,
+                    w.value,
+                    w.since_s if w.alarm.state.active else None,
+                )
+                for name, w in self._watched.items()
+            ]
+
+    def alarm_history(self, limit: int = 100, alarm: str | None = None) -> list[AlarmEvent]:
+        """The newest alarm events first."""
+        return self._alarm_log.events(limit, alarm)
+
+    def acknowledge(self, name: str, by: str) -> bool:
+        """``by`` acknowledges alarm ``name``; False if there was nothing to acknowledge.
+        ControlError if there is no such alarm."""
+        with self._lock:
+            watched = self._watched.get(name)
+            if watched is None:
+                raise ControlError(f"no alarm named {name!r}")
+            events = watched.alarm.acknowledge()
+        for event in events:
+            self._record(watched, event, by)
+        return bool(events)
+
+    def _record(self, w: _Watched, event: Event, by: str | None) -> None:
+        now = self._clock()
+        if event is Event.RAISED:
+            w.since_s = now
+            log.warning(
+                "alarm raised: %s (%s.%s = %s)", w.config.name, w.load, w.config.variable, w.value
+            )
+        else:
+            log.info("alarm %s: %s%s", event.value, w.config.name, f" by {by}" if by else "")
+        try:
+            self._alarm_log.add(now, w.config.name, event.value, w.value, by)
+        except Exception:  # the alarm itself must still work without its history
+            log.exception("cannot record the alarm event")
+        if self.on_alarm is not None:
+            notice = AlarmNotice(
+                now, w.config.name, event.value, w.load, w.config.variable, w.value, by
+            )
+            try:
+                self.on_alarm(notice)
+            except Exception:
+                log.exception("alarm notification failed")
+
+    def _check_alarms(self) -> None:
+        now = self._clock()
+        with self._lock:
+            watched = list(self._watched.values())
+        for w in watched:
+            reading = self._bus.latest(w.load)
+            value = math.nan
+            if reading is not None and now - reading.timestamp_s <= STALE_S:
+                found = reading.values.get(w.config.variable)
+                if found is None:
+                    found = reading.counters.get(w.config.variable)
+                value = math.nan if found is None else float(found)
+            w.value = value if math.isfinite(value) else None
+            with self._lock:
+                events = w.alarm.update(now, value)
+            for event in events:
+                self._record(w, event, None)
 
     def stop(self) -> None:
         """Stop the loop (the pulse count is saved)."""
@@ -146,6 +290,11 @@ class Controller:
             thread.join(5.0)
             self._thread = None
         self._save_pulses()
+
+    def close(self) -> None:
+        """Stop, and close the alarm history."""
+        self.stop()
+        self._alarm_log.close()
 
     def set_output(self, on: bool, requested_by: str) -> None:
         """Switch the output (when its function is remote); logged with who asked."""
@@ -212,9 +361,11 @@ class Controller:
         level = self._output_level(config, now)
         io.write_output(level)
         self._output_closed = level
-        if self._calendar is not None and now >= self._calendar_due:
+        if now >= self._calendar_due:
             self._calendar_due = now + CALENDAR_EVERY_S
-            self._follow_calendar(self._calendar)
+            if self._calendar is not None:
+                self._follow_calendar(self._calendar)
+            self._check_alarms()
 
     def _follow_calendar(self, calendar: TariffCalendar) -> None:
         tariff = calendar.tariff_at(self._clock())
@@ -230,6 +381,12 @@ class Controller:
         nc = config.output_normally_closed
         if config.output_function is OutputFunction.REMOTE:
             return self._remote_on != nc
+        if config.output_function is OutputFunction.ALARM:
+            with self._lock:
+                raised = any(
+                    w.config.output and w.alarm.state.active for w in self._watched.values()
+                )
+            return raised != nc
         pulse = self._pulse
         if pulse is None:
             return nc

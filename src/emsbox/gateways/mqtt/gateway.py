@@ -11,6 +11,7 @@ arrive twice (the receiver drops it by its ``seq``) but is never lost.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import random
@@ -60,6 +61,7 @@ OUTBOX_IDLE_QUERY_S = 1.0  # how often an empty outbox is looked at without bein
 # second are published every second rather than every other one.
 STATE_EARLY_S = 0.25
 DISCOVERY_FILE = "mqtt-discovery.json"
+MAX_ALARMS_WAITING = 1000
 
 # (load, action, tariff, requested_by) → the result of the command.
 Commander = Callable[[str, str, int | None, str], "Future[object]"]
@@ -185,6 +187,8 @@ class MqttGateway:
         self._records_sent = 0
         self._discovery = DiscoveryState(data_dir / DISCOVERY_FILE)
         self._resume_after = 0  # every record up to this one was acknowledged
+        # Alarm events waiting to be published (kept in memory while disconnected).
+        self._alarms: deque[dict[str, object]] = deque(maxlen=MAX_ALARMS_WAITING)
         self._rng = random.Random()
 
     # -- control -----------------------------------------------------------------------------
@@ -276,6 +280,17 @@ class MqttGateway:
                 stats.dropped,
                 self._last_error,
             )
+
+    def notify_alarm(self, event: Mapping[str, object]) -> None:
+        """Publish an alarm event on the alarm topic (QoS 1) when enabled; kept while the
+        broker is away (the newest MAX_ALARMS_WAITING)."""
+        with self._lock:
+            if self._config.enabled:
+                self._alarms.append(dict(event))
+
+    def _next_alarm(self) -> dict[str, object] | None:
+        with self._lock:
+            return self._alarms.popleft() if self._alarms else None
 
     def device_id(self) -> str:
         """The device id in use (the configured one, else the default)."""
@@ -447,6 +462,9 @@ class _Session:
                 self._drain_outbox(conn)
             while not self.results.empty():
                 conn.publish(self.topics.command_result(), self.results.get(), 1, False)
+            while (alarm := self.g._next_alarm()) is not None:
+                body = json.dumps({"device": self.topics.device_id, **alarm}, allow_nan=False)
+                conn.publish(self.topics.alarm(), body, 1, False)
         conn.close((self.topics.status(), STATUS_OFFLINE, not self.topics.azure))
         self._acknowledged(conn)
 

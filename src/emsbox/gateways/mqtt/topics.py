@@ -6,6 +6,7 @@ Generic brokers and AWS IoT Core::
     <prefix>/<device>/<load>/state         live state, one JSON object
     <prefix>/<device>/<load>/<variable>    one variable as a plain number (optional)
     <prefix>/<device>/<load>/record        logged interval records, JSON with "seq" (QoS 1)
+    <prefix>/<device>/alarm                alarm events (raised, cleared, acknowledged)
     <prefix>/<device>/command              commands in (when enabled)
     <prefix>/<device>/command/result       the answer to each command
 
@@ -70,6 +71,10 @@ class Topics:
         if self.azure:
             return self._event(type="record", load=load)
         return f"{self.base}/{load}/record"
+
+    def alarm(self) -> str:
+        """Alarm events: raised, cleared, acknowledged."""
+        return self._event(type="alarm") if self.azure else f"{self.base}/alarm"
 
     def command(self) -> str:
         """The subscription for incoming commands."""

@@ -18,6 +18,7 @@ from emsbox.config import key_path
 from emsbox.store.log import StoreError
 from emsbox.web.api import (
     accounts_routes,
+    alarms_routes,
     config_routes,
     io_routes,
     loads,
@@ -73,6 +74,7 @@ def create_app(service: Service) -> FastAPI:
         modbus_routes.router,
         mqtt_routes.router,
         io_routes.router,
+        alarms_routes.router,
     ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(system.metrics_router)

@@ -1,8 +1,10 @@
 // Diagnostics: what the device's own 128 × 96 display shows, on one compact page: the main
 // values of every load, the state of each part (sources, store), network addresses, version,
-// clock, storage and the active faults. Refreshed every few seconds and with every reading.
-// Beside them the digital input and output (io.js), refreshed every second.
+// clock, storage and the active faults, with the alarms raised (each with a link to the Alarms
+// page). Refreshed every few seconds and with every reading. Beside them the digital input and
+// output (io.js), refreshed every second.
 
+import { ruleText, waiting } from "./alarms.js";
 import { api } from "./api.js";
 import { h, replace } from "./dom.js";
 import { dateTime, num, t } from "./i18n.js";
@@ -35,8 +37,12 @@ export async function render(main, app) {
 
   async function drawSystem() {
     let info;
+    let alarms;
     try {
-      info = await api("GET", "/system");
+      [info, alarms] = await Promise.all([
+        api("GET", "/system"),
+        api("GET", "/alarms").catch(() => []), // the faults are worth showing without them
+      ]);
     } catch (error) {
       replace(faults, h("p", { class: "warning" }, error.message));
       return;
@@ -97,9 +103,19 @@ export async function render(main, app) {
       ),
     );
     const bad = info.parts.filter((p) => !p.healthy);
+    const raised = alarms.filter((a) => a.active);
     replace(
       faults,
       info.restart_required ? h("p", { class: "warning" }, t("diag.restart_required")) : null,
+      raised.map((a) =>
+        h(
+          "p",
+          { class: "warning alarm-raised", dataset: { alarm: a.name, acknowledged: String(a.acknowledged) } },
+          t(waiting(a) ? "diag.alarm_waiting" : "diag.alarm", { name: a.name, rule: ruleText(a) }),
+          " ",
+          h("a", { href: "#/alarms" }, t("diag.alarms_link")),
+        ),
+      ),
       bad.length
         ? bad.map((p) => h("p", { class: "warning fault-item" }, `${p.name}: ${p.detail}`))
         : h("p", { class: "ok" }, t("diag.no_faults")),

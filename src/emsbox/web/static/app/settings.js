@@ -5,11 +5,12 @@
 import { api, ApiError, upload } from "./api.js";
 import { h, replace } from "./dom.js";
 import { locale, t } from "./i18n.js";
+import { all as allVariables } from "./variables.js";
 
 // Sections only an admin may change (ADMIN_SECTIONS in web/api/config_routes.py).
 const ADMIN_SECTIONS = ["web"];
 // Sections the running service applies at once (LIVE_SECTIONS in app.py); the others at the next start.
-const LIVE_SECTIONS = ["site", "meter", "modbus", "mqtt", "io", "tariffs"];
+const LIVE_SECTIONS = ["site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms"];
 // How the server shows a secret it keeps to itself (config.REDACTED).
 const REDACTED = "********";
 // Settings that name a certificate file, which can be sent to the device from beside them
@@ -19,6 +20,8 @@ const UPLOADS = {
   "mqtt.client_cert_file": { kind: "cert", label: "settings.upload.cert" },
   "mqtt.client_key_file": { kind: "key", label: "settings.upload.key" },
 };
+// Settings that name a load (its name is offered as it is typed).
+const LOAD_SETTINGS = ["io.input_load", "io.pulse_load", "alarms.rules.load"];
 // The largest file the device takes (MAX_BYTES in web/api/mqtt_routes.py).
 const MAX_UPLOAD_BYTES = 64 * 1024;
 // Units named by the last word of a key, for keys without a translated label.
@@ -457,19 +460,22 @@ export async function render(main, app, params) {
         );
       }
     } else {
-      const zones = key === "timezone" && typeof Intl.supportedValuesOf === "function";
+      const choices = suggestions(names[0], key);
       input = h("input", {
         ...common,
         type: "text",
         value: value ?? "",
-        list: zones ? `${path}-choices` : null,
+        list: choices.length ? `${path}-choices` : null,
         autocomplete: "off",
         placeholder: schema.nullable ? t("settings.empty") : null,
         oninput: (e) => set(e.target.value === "" && schema.nullable ? undefined : e.target.value),
       });
-      if (zones) {
-        const choices = Intl.supportedValuesOf("timeZone").map((zone) => h("option", { value: zone }));
-        extra = h("datalist", { id: `${path}-choices` }, choices);
+      if (choices.length) {
+        extra = h(
+          "datalist",
+          { id: `${path}-choices` },
+          choices.map((choice) => h("option", { value: choice })),
+        );
       }
       if (UPLOADS[path]) after = uploader(path, UPLOADS[path], input, set, ro);
     }
@@ -488,6 +494,19 @@ export async function render(main, app, params) {
       );
     }
     return h("div", { class: "field" }, h("label", { for: path }, label), input, extra, parts, after);
+  }
+
+  // Values a text setting may take, offered as it is typed: time zones, load names, the
+  // variables an alarm can watch.
+  function suggestions(plain, key) {
+    if (key === "timezone")
+      return typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+    if (LOAD_SETTINGS.includes(plain)) return app.loads.map((l) => l.name);
+    if (plain === "alarms.rules.variable")
+      return allVariables()
+        .filter((v) => v.kind !== "state")
+        .map((v) => v.name);
+    return [];
   }
 
   // A file chooser beside a setting that names a certificate file: the chosen file is sent to
@@ -628,6 +647,8 @@ function initial(schema) {
     return out;
   }
   if (schema.type === "array") return [];
+  // A required choice starts as its first option, which is what its list shows.
+  if (Array.isArray(schema.enum) && schema.enum.length && !schema.nullable) return schema.enum[0];
   if (schema.type === "string" && !schema.nullable) return "";
   return schema.nullable ? undefined : null;
 }

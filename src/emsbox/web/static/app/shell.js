@@ -2,6 +2,9 @@
 // (#/dashboard, #/history?load=main, ...). Each page is a module loaded when first opened,
 // so the first load stays small; its ``render(main, ctx, params)`` may return a function that
 // stops what the page started (timers, live subscriptions) when another page is opened.
+// The menu's Alarms entry carries a badge with the alarms raised and not yet acknowledged,
+// asked every 2 s on every page (the Alarms page sets it from its own answers); where the menu
+// may not show that entry (a phone's menu scrolls sideways) the top bar says so as well.
 
 import { api } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -10,6 +13,7 @@ import * as live from "./live.js";
 import { loadVariables } from "./variables.js";
 
 const ROLE_RANK = { viewer: 0, installer: 1, admin: 2 };
+const ALARMS_EVERY_MS = 2000;
 
 // Path, label key, role needed, module.
 const PAGES = [
@@ -18,6 +22,7 @@ const PAGES = [
   ["energy", "nav.energy", "viewer", () => import("./energy.js")],
   ["counters", "nav.counters", "viewer", () => import("./counters.js")],
   ["quality", "nav.quality", "viewer", () => import("./quality.js")],
+  ["alarms", "nav.alarms", "viewer", () => import("./alarms.js")],
   ["diagnostics", "nav.diagnostics", "viewer", () => import("./diagnostics.js")],
   ["settings", "nav.settings", "installer", () => import("./settings.js")],
   ["users", "nav.users", "admin", () => import("./users.js")],
@@ -52,10 +57,17 @@ export async function showApp(root, ctx) {
       const query = new URLSearchParams(params).toString();
       location.hash = `#/${path}${query ? `?${query}` : ""}`;
     },
+    /** Show in the menu's badge what GET /alarms answered. */
+    showAlarms: (alarms) => showAlarms(alarms),
   };
   const pages = PAGES.filter(([, , role]) => app.can(role));
   let stopPage = null;
   let shown = 0;
+  let current = null; // the path of the page shown
+  let alarmTimer = null;
+  let polling = true;
+  const badge = h("span", { class: "nav-badge", id: "alarm-badge", hidden: true });
+  const alert = h("a", { class: "alarm-alert", id: "alarm-alert", href: "#/alarms", hidden: true });
 
   const main = h("main", { id: "page", tabindex: "-1" });
   const connection = h("span", { class: "connection", role: "status" });
@@ -70,7 +82,9 @@ export async function showApp(root, ctx) {
     h(
       "ul",
       {},
-      pages.map(([path, label]) => h("li", {}, h("a", { href: `#/${path}`, dataset: { page: path } }, t(label)))),
+      pages.map(([path, label]) =>
+        h("li", {}, h("a", { href: `#/${path}`, dataset: { page: path } }, t(label), path === "alarms" ? badge : null)),
+      ),
     ),
   );
 
@@ -108,7 +122,48 @@ export async function showApp(root, ctx) {
     t("nav.logout"),
   );
 
+  // The badge: how many alarms are raised and not acknowledged; once all are acknowledged,
+  // how many are still raised, in a quieter style; nothing while none is raised.
+  function showAlarms(alarms) {
+    const raised = alarms.filter((a) => a.active);
+    const waiting = raised.filter((a) => !a.acknowledged).length;
+    const count = waiting || raised.length;
+    const text = waiting
+      ? t("nav.alarms_unacknowledged", { count: waiting })
+      : t("nav.alarms_raised", { count: raised.length });
+    badge.hidden = count === 0;
+    alert.hidden = waiting === 0;
+    const alertText = t("app.alarms_waiting", { count: waiting });
+    if (alert.textContent !== alertText) alert.textContent = alertText;
+    badge.classList.toggle("acknowledged", !waiting);
+    badge.dataset.unacknowledged = String(waiting);
+    badge.dataset.raised = String(raised.length);
+    if (badge.title !== text) {
+      badge.title = text;
+      replace(
+        badge,
+        h("span", { "aria-hidden": "true" }, String(count)),
+        h("span", { class: "sr-only" }, ` (${text})`),
+      );
+    }
+  }
+
+  async function pollAlarms() {
+    alarmTimer = null;
+    if (current !== "alarms") {
+      try {
+        const alarms = await api("GET", "/alarms");
+        if (polling && current !== "alarms") showAlarms(alarms);
+      } catch {
+        // The badge keeps what it showed; the pages say when the device cannot be reached.
+      }
+    }
+    if (polling) alarmTimer = setTimeout(pollAlarms, ALARMS_EVERY_MS);
+  }
+
   function teardown() {
+    polling = false;
+    clearTimeout(alarmTimer);
     window.removeEventListener("hashchange", route);
     stopStatus();
     stopPage?.();
@@ -126,6 +181,7 @@ export async function showApp(root, ctx) {
     }
     stopPage?.();
     stopPage = null;
+    current = path;
     const mine = ++shown;
     for (const a of nav.querySelectorAll("a")) {
       if (a.dataset.page === path) {
@@ -173,6 +229,7 @@ export async function showApp(root, ctx) {
       "header",
       { class: "topbar" },
       h("h1", {}, ctx.site),
+      alert,
       connection,
       h(
         "div",
@@ -187,5 +244,6 @@ export async function showApp(root, ctx) {
   );
   window.addEventListener("hashchange", route);
   live.start();
+  pollAlarms();
   await route();
 }

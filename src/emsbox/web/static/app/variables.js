@@ -36,6 +36,11 @@ export function variable(name) {
   return catalog[name];
 }
 
+/** Every variable of the catalogue. */
+export function all() {
+  return Object.values(catalog);
+}
+
 /** The translated label of a variable, e.g. "Active power L1". */
 export function label(name) {
   const match = name.match(PHASE);

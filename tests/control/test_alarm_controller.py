@@ -1,0 +1,169 @@
+"""Alarms in the controller's loop: raised and cleared from the bus's readings, acknowledged,
+kept in the history, a latched alarm surviving a restart, the alarm output, notices."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+
+import pytest
+
+from emsbox.bus import Bus, Reading
+from emsbox.control.config import AlarmRuleConfig, IoConfig
+from emsbox.control.controller import ControlError, Controller
+from emsbox.samples import Wiring
+
+
+def no_commands(load: str, action: str, tariff: int | None, by: str) -> Future[object]:
+    done: Future[object] = Future()
+    done.set_result({})
+    return done
+
+
+def reading(p: float, load: str = "main") -> Reading:
+    values = {"p_sys": p}
+    return Reading(load, Wiring.SINGLE_PHASE, time.time(), 1.0, 5, values, values, values, {})
+
+
+def until(predicate, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.02)
+
+
+def rule(**more) -> AlarmRuleConfig:
+    base = {"name": "Too much", "variable": "p_sys", "condition": "above", "high": 1000.0}
+    return AlarmRuleConfig.model_validate(base | more)
+
+
+def status(controller: Controller, name: str = "Too much"):
+    (found,) = [a for a in controller.alarms() if a.name == name]
+    return found
+
+
+@pytest.fixture
+def bus():
+    return Bus()
+
+
+def test_an_alarm_is_raised_cleared_and_recorded(bus, tmp_path):
+    notices = []
+    c = Controller(bus, no_commands, tmp_path)
+    c.on_alarm = notices.append
+    bus.publish(reading(500.0))
+    c.apply(IoConfig(), "main", alarms=(rule(hysteresis=50.0),))
+    try:
+        time.sleep(1.2)
+        assert not status(c).active and status(c).value == 500.0
+        bus.publish(reading(1500.0))
+        until(lambda: status(c).active)
+        assert not status(c).acknowledged and status(c).since_s is not None
+        bus.publish(reading(980.0))  # within the hysteresis: still raised
+        time.sleep(1.2)
+        assert status(c).active
+        bus.publish(reading(900.0))
+        until(lambda: not status(c).active)
+        events = [(e.alarm, e.event, e.value) for e in reversed(c.alarm_history())]
+        assert events == [("Too much", "raised", 1500.0), ("Too much", "cleared", 900.0)]
+        assert [(n.name, n.event, n.load, n.variable) for n in notices] == [
+            ("Too much", "raised", "main", "p_sys"),
+            ("Too much", "cleared", "main", "p_sys"),
+        ]
+    finally:
+        c.close()
+
+
+def test_a_latched_alarm_waits_for_a_user_and_survives_a_restart(bus, tmp_path):
+    c = Controller(bus, no_commands, tmp_path)
+    bus.publish(reading(2000.0))
+    c.apply(IoConfig(), "main", alarms=(rule(latching=True),))
+    until(lambda: status(c).active)
+    bus.publish(reading(10.0))
+    time.sleep(1.2)
+    assert status(c).active  # latched
+    c.close()
+    again = Controller(bus, no_commands, tmp_path)
+    again.apply(IoConfig(), "main", alarms=(rule(latching=True),))
+    try:
+        time.sleep(1.2)
+        assert status(again).active and not status(again).acknowledged
+        with pytest.raises(ControlError, match="no alarm named"):
+            again.acknowledge("Nothing", "ada")
+        assert again.acknowledge("Too much", "ada") is True
+        assert not status(again).active
+        assert again.acknowledge("Too much", "ada") is False
+        history = again.alarm_history()
+        assert [(e.event, e.by) for e in history[:2]] == [
+            ("cleared", "ada"),
+            ("acknowledged", "ada"),
+        ]
+    finally:
+        again.close()
+
+
+def test_stale_or_missing_values_neither_raise_nor_clear(bus, tmp_path):
+    c = Controller(bus, no_commands, tmp_path)
+    old = Reading(
+        "main", Wiring.SINGLE_PHASE, time.time() - 60, 1.0, 5, {"p_sys": 5000.0}, {}, {}, {}
+    )
+    bus.publish(old)
+    c.apply(IoConfig(), "main", alarms=(rule(), rule(name="Other load", load="hvac")))
+    try:
+        time.sleep(1.3)
+        assert not status(c).active and status(c).value is None
+        assert status(c, "Other load").value is None
+    finally:
+        c.close()
+
+
+def test_the_alarm_output_follows_the_alarms_that_ask_for_it(bus, tmp_path):
+    c = Controller(bus, no_commands, tmp_path)
+    bus.publish(reading(500.0))
+    rules = (rule(output=True), rule(name="Quiet", high=100.0, output=False))
+    c.apply(IoConfig(output_function="alarm", output_normally_closed=True), "main", alarms=rules)
+    try:
+        time.sleep(1.2)
+        assert status(c, "Quiet").active  # 500 > 100, but it does not drive the output
+        assert not c.state().output_on and c.state().output_closed  # NC: closed at rest
+        bus.publish(reading(1500.0))
+        until(lambda: c.state().output_on)
+        assert not c.state().output_closed
+    finally:
+        c.close()
+
+
+def test_alarm_rules_are_checked():
+    from emsbox.config import ConfigError, validate
+
+    cases = [
+        ({"high": None}, "needs a finite high"),
+        ({"condition": "outside", "low": 5, "high": 1}, "must be below"),
+        ({"variable": "tariff"}, "not a measured or counted variable"),
+        ({"name": "bad/name"}, "letters, digits"),
+    ]
+    for change, message in cases:
+        base = {"name": "A", "variable": "p_sys", "condition": "above", "high": 1.0}
+        with pytest.raises(ConfigError) as refused:
+            validate({"alarms": {"rules": [base | change]}})
+        assert any(message in p for p in refused.value.problems), refused.value.problems
+    with pytest.raises(ConfigError) as refused:
+        validate(
+            {
+                "alarms": {
+                    "rules": [
+                        {
+                            "name": "A",
+                            "load": "x",
+                            "variable": "p_sys",
+                            "condition": "above",
+                            "high": 1.0,
+                        }
+                    ]
+                }
+            }
+        )
+    assert refused.value.problems == ["alarms.rules[0].load: no load named 'x'; loads: main"]
+    doubled = {"name": "A", "variable": "p_sys", "condition": "above", "high": 1.0}
+    with pytest.raises(ConfigError, match="unique"):
+        validate({"alarms": {"rules": [doubled, doubled]}})
