@@ -12,6 +12,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -152,13 +153,19 @@ class Service:
         self.store = LogStore(data_dir / LOG_FILE, config.store)
         self.accounts = AccountStore(data_dir / ACCOUNTS_FILE)
         self.restart_required = False
-        self.modbus = ModbusGateway(self.bus, self._modbus_command)
+        # A Modbus write's command expires before the gateway stops waiting, so a write
+        # answered with a failure was certainly not applied.
+        self.modbus = ModbusGateway(self.bus, self._commander(MODBUS_COMMAND_TIMEOUT_S))
         self._identity = Identity(__version__, device_serial())
         self._modbus_errors: dict[str, str] = {}  # by server, what keeps it from running
         self.mqtt = MqttGateway(
-            self.bus, self.store, data_dir, self._mqtt_command, switch_output=self._mqtt_output
+            self.bus,
+            self.store,
+            data_dir,
+            self._commander(MQTT_COMMAND_TIMEOUT_S),
+            switch_output=self._mqtt_output,
         )
-        self.controller = Controller(self.bus, self._controller_command, data_dir)
+        self.controller = Controller(self.bus, self._commander(None), data_dir)
         self.controller.on_alarm = self._alarm_notice
         self._mqtt_error: str | None = None  # what keeps the MQTT gateway from running
 
@@ -305,7 +312,7 @@ class Service:
         """
         with self._lock:
             live = self.config.model_copy(update={s: getattr(new, s) for s in LIVE_SECTIONS})
-            self._check_mqtt(live)
+            self.mqtt.check(live.mqtt)  # SetupError before anything changes
             self._apply_modbus(live)
             # The simulator follows the site's local time; the site's name needs no restart.
             if (live.meter, live.site.timezone) != (self.config.meter, self.config.site.timezone):
@@ -327,16 +334,17 @@ class Service:
             log.info("configuration saved to %s", self.config_path)
             return self.restart_required
 
-    def _modbus_command(
-        self, load: str, action: str, tariff: int | None, requested_by: str
-    ) -> Future[object]:
-        """A command written to the Modbus command registers (its actions come from there)."""
-        # Expires before the gateway stops waiting, so a write answered with a failure was
-        # certainly not applied.
-        future = self.command(
-            load, cast(Action, action), requested_by, tariff, timeout_s=MODBUS_COMMAND_TIMEOUT_S
-        )
-        return cast("Future[object]", future)
+    def _commander(
+        self, timeout_s: float | None
+    ) -> Callable[[str, str, int | None, str], Future[object]]:
+        """The command queue as the gateways and the controller call it, (load, action,
+        tariff, requested_by); with ``timeout_s`` a command not applied by then is refused."""
+
+        def send(load: str, action: str, tariff: int | None, requested_by: str) -> Future[object]:
+            future = self.command(load, cast(Action, action), requested_by, tariff, timeout_s)
+            return cast("Future[object]", future)
+
+        return send
 
     def _apply_modbus(self, config: Config) -> None:
         """Serve Modbus as ``config`` says; ListenError, keeping what ran, if it cannot."""
@@ -362,21 +370,8 @@ class Service:
                 config = config.model_copy(update={"modbus": modbus})
         self._modbus_errors = errors
 
-    def _mqtt_command(
-        self, load: str, action: str, tariff: int | None, requested_by: str
-    ) -> Future[object]:
-        """A command received over MQTT (its actions come from there)."""
-        future = self.command(
-            load, cast(Action, action), requested_by, tariff, timeout_s=MQTT_COMMAND_TIMEOUT_S
-        )
-        return cast("Future[object]", future)
-
     def _mqtt_info(self) -> DeviceInfo:
         return DeviceInfo(f"emsbox-{device_serial()}", self.config.site.name, __version__)
-
-    def _check_mqtt(self, config: Config) -> None:
-        """SetupError if the MQTT gateway cannot run with ``config`` (a file it needs)."""
-        self.mqtt.check(config.mqtt)
 
     def _apply_controller(self, config: Config) -> None:
         """Run the digital I/O and the tariff calendar as ``config`` says."""
@@ -390,13 +385,6 @@ class Service:
             calendar=calendar,
             alarms=tuple(config.alarms.rules),
         )
-
-    def _controller_command(
-        self, load: str, action: str, tariff: int | None, requested_by: str
-    ) -> Future[object]:
-        """A command of the digital input's function."""
-        future = self.command(load, cast(Action, action), requested_by, tariff)
-        return cast("Future[object]", future)
 
     def _mqtt_output(self, on: bool, requested_by: str) -> dict[str, object]:
         """Switch the digital output for an MQTT command; ControlError if not remote."""

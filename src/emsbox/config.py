@@ -113,6 +113,10 @@ class Config(BaseModel):
         """The digital input and the pulse output act on loads that exist; the tariff has one
         master."""
         names = self.meter.load_names()
+        named: list[tuple[tuple[str | int, ...], str]] = [
+            (("io", key), getattr(self.io, key)) for key in ("input_load", "pulse_load")
+        ]
+        named += [(("alarms", "rules", i, "load"), r.load) for i, r in enumerate(self.alarms.rules)]
         wrong = [
             InitErrorDetails(
                 type=PydanticCustomError(
@@ -120,24 +124,11 @@ class Config(BaseModel):
                     "no load named {load}; loads: {names}",
                     {"load": repr(load), "names": ", ".join(names)},
                 ),
-                loc=("io", key),
+                loc=loc,
                 input=load,
             )
-            for key in ("input_load", "pulse_load")
-            if (load := getattr(self.io, key)) and load not in names
-        ]
-        wrong += [
-            InitErrorDetails(
-                type=PydanticCustomError(
-                    "unknown_load",
-                    "no load named {load}; loads: {names}",
-                    {"load": repr(rule.load), "names": ", ".join(names)},
-                ),
-                loc=("alarms", "rules", i, "load"),
-                input=rule.load,
-            )
-            for i, rule in enumerate(self.alarms.rules)
-            if rule.load and rule.load not in names
+            for loc, load in named
+            if load and load not in names
         ]
         if self.tariffs.calendar and self.io.input_function is InputFunction.TARIFF:
             both = "the tariff follows either the calendar or the digital input, not both"

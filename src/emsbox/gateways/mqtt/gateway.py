@@ -239,11 +239,13 @@ class MqttGateway:
             if path is not None and not path.is_file():
                 raise SetupError(f"mqtt.{key}", f"no file {path}")
         if config.tls:
-            try:
-                tls_context(self._tls_files(config))
-            except MqttError as exc:
-                key = "ca_file" if "CA file" in str(exc) else "client_cert_file"
-                raise SetupError(f"mqtt.{key}", str(exc)) from None
+            files = self._tls_files(config)
+            only_ca = TlsFiles(files.ca_file, None, None, files.check_hostname)
+            for key, tried in (("ca_file", only_ca), ("client_cert_file", files)):
+                try:
+                    tls_context(tried)
+                except MqttError as exc:
+                    raise SetupError(f"mqtt.{key}", str(exc)) from None
 
     def _tls_files(self, config: MqttConfig) -> TlsFiles:
         return TlsFiles(
@@ -513,7 +515,9 @@ class _Session:
             return
         filled = self.g._outbox.outbox_filled
         now = time.monotonic()
-        if not (self.outbox_backlog or filled.is_set() or now - self.last_query > 1.0):
+        if not (
+            self.outbox_backlog or filled.is_set() or now - self.last_query > OUTBOX_IDLE_QUERY_S
+        ):
             return
         filled.clear()
         self.last_query = now

@@ -8,6 +8,7 @@ import asyncio
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from emsbox.app import Service
 from emsbox.control.controller import ControlError
 from emsbox.web.api.deps import Installer, ServiceDep, Viewer
 
@@ -47,10 +48,14 @@ class InputIn(BaseModel):
     closed: bool
 
 
+def _state(service: Service) -> IoOut:
+    return IoOut.model_validate(service.io_state(), from_attributes=True)
+
+
 @router.get("", response_model=IoOut, summary="The digital input and output")
 async def io_state(service: ServiceDep, _: Viewer) -> IoOut:
     """Their functions and states, and the pulse output's count."""
-    return IoOut.model_validate(service.io_state(), from_attributes=True)
+    return _state(service)
 
 
 @router.put(
@@ -66,7 +71,7 @@ async def switch_output(body: OutputIn, service: ServiceDep, who: Installer) -> 
     except ControlError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     await asyncio.sleep(0.05)  # the controller's next tick sets the contact
-    return IoOut.model_validate(service.io_state(), from_attributes=True)
+    return _state(service)
 
 
 @router.put(
@@ -83,4 +88,4 @@ async def switch_input(body: InputIn, service: ServiceDep, who: Installer) -> Io
     except ControlError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     await asyncio.sleep(0.05)  # the controller's next tick reads the contact
-    return IoOut.model_validate(service.io_state(), from_attributes=True)
+    return _state(service)
