@@ -23,9 +23,15 @@ from emsbox import __version__
 from emsbox.bus import Bus, Reading
 from emsbox.config import CONFIG_FILE, Config, save_file
 from emsbox.control.alarm_log import AlarmEvent
-from emsbox.control.controller import AlarmNotice, AlarmStatus, Controller, IoState
+from emsbox.control.alarm_watch import AlarmNotice, AlarmStatus
+from emsbox.control.config import IoBackend, IoConfig, ModbusInputTable
+from emsbox.control.controller import Controller, IoState, open_builtin
+from emsbox.control.io import DigitalIO
+from emsbox.control.system_alarms import SYSTEM_PREFIX, SystemCondition
+from emsbox.gateways.email.sender import EmailNotifier
 from emsbox.gateways.errors import SetupError
 from emsbox.gateways.modbus.image import Identity, LoadRating
+from emsbox.gateways.modbus.remote_io import RemoteIO
 from emsbox.gateways.modbus.server import RTU, TCP, ListenError, ModbusGateway
 from emsbox.gateways.mqtt.discovery import DeviceInfo
 from emsbox.gateways.mqtt.gateway import NAME as MQTT
@@ -95,9 +101,15 @@ def _measured(config: Config, acquisitions: list[Acquisition]) -> dict[str, _Mea
 
 
 # The sections of the configuration that apply while running; the others at the next start.
-LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms")
+LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms", "email")
 MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
 MQTT_COMMAND_TIMEOUT_S = 10.0
+# Built-in alarms: a source silent this long (a restart of the acquisition takes seconds);
+# a store error this recent; less free space than this on the data directory's file system.
+SOURCE_ALARM_DELAY_S = 30.0
+STORE_ERROR_RECENT_S = 60.0
+MIN_FREE_BYTES = 100_000_000
+MIN_FREE_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,22 @@ class GatewayState:
 
 def _ratings(config: Config) -> list[LoadRating]:
     return [LoadRating(*rating) for rating in config.meter.ratings()]
+
+
+def open_io(config: IoConfig) -> DigitalIO:
+    """The digital I/O backend of ``config``: a remote I/O module over Modbus TCP (a gateway's,
+    which the controller may not import), or one the controller opens itself."""
+    if config.backend is IoBackend.MODBUS:
+        return RemoteIO(
+            config.modbus_host,
+            config.modbus_port,
+            config.modbus_unit_id,
+            input_address=config.modbus_input_address,
+            input_is_coil=config.modbus_input_table is ModbusInputTable.COIL,
+            output_address=config.modbus_output_address,
+            poll_interval_s=config.modbus_poll_interval_s,
+        )
+    return open_builtin(config)
 
 
 def device_serial() -> str:
@@ -153,9 +181,14 @@ class Service:
         self.store = LogStore(data_dir / LOG_FILE, config.store)
         self.accounts = AccountStore(data_dir / ACCOUNTS_FILE)
         self.restart_required = False
+        self.controller = Controller(self.bus, self._commander(None), data_dir, open_io=open_io)
+        self.controller.alarm_watch.on_alarm = self._alarm_notice
+        self.controller.alarm_watch.system_checks = self._system_conditions
         # A Modbus write's command expires before the gateway stops waiting, so a write
         # answered with a failure was certainly not applied.
-        self.modbus = ModbusGateway(self.bus, self._commander(MODBUS_COMMAND_TIMEOUT_S))
+        self.modbus = ModbusGateway(
+            self.bus, self._commander(MODBUS_COMMAND_TIMEOUT_S), output=self.controller
+        )
         self._identity = Identity(__version__, device_serial())
         self._modbus_errors: dict[str, str] = {}  # by server, what keeps it from running
         self.mqtt = MqttGateway(
@@ -165,9 +198,9 @@ class Service:
             self._commander(MQTT_COMMAND_TIMEOUT_S),
             switch_output=self._mqtt_output,
         )
-        self.controller = Controller(self.bus, self._commander(None), data_dir)
-        self.controller.on_alarm = self._alarm_notice
         self._mqtt_error: str | None = None  # what keeps the MQTT gateway from running
+        self.email = EmailNotifier(data_dir)
+        self._email_error: str | None = None  # what keeps the e-mail notifier from running
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -179,6 +212,7 @@ class Service:
         self._feed.start()
         self._serve_modbus_or_report()
         self._publish_mqtt_or_report()
+        self._apply_email_or_report()
         self._apply_controller(self.config)
 
     def stop(self) -> None:
@@ -187,6 +221,7 @@ class Service:
         self.controller.close()
         self.modbus.stop()
         self.mqtt.stop()
+        self.email.stop()
         self._stop_polled()
         if self._process is not None:
             self._process.stop()
@@ -288,10 +323,19 @@ class Service:
             parts.append(PartHealth(f"acquisition {name}", ok, detail))
         stats = self.store.stats()
         # An error the writer has since recovered from is reported for a while, not forever.
-        recent = stats.last_error_s is not None and time.time() - stats.last_error_s < 60.0
+        recent = (
+            stats.last_error_s is not None
+            and time.time() - stats.last_error_s < STORE_ERROR_RECENT_S
+        )
         detail = f"last error: {stats.last_error}" if stats.last_error else "logging"
         parts.append(PartHealth("store", not recent, detail))
         parts += [PartHealth(g.name, g.healthy, g.detail) for g in self.gateways() if g.enabled]
+        io = self.controller.state()
+        if io.backend != IoBackend.SIMULATED:
+            detail = io.backend_error or f"{io.backend}: working"
+            parts.append(PartHealth("digital I/O", io.backend_ok, detail))
+        if self.config.email.enabled:
+            parts.append(self._email_health())
         return parts
 
     def data_dir_usage(self) -> dict[str, int]:
@@ -308,11 +352,12 @@ class Service:
         until then the service reports ``restart_required``. Returns ``restart_required``.
         Raises SourceError if the new sources cannot run, SetupError if a gateway cannot run
         as configured (the Modbus gateway cannot listen, a certificate file of the MQTT gateway
-        is missing): then nothing is saved and what ran before runs on.
+        or the e-mail notifier is missing): then nothing is saved and what ran before runs on.
         """
         with self._lock:
             live = self.config.model_copy(update={s: getattr(new, s) for s in LIVE_SECTIONS})
             self.mqtt.check(live.mqtt)  # SetupError before anything changes
+            self.email.check(live.email)
             self._apply_modbus(live)
             # The simulator follows the site's local time; the site's name needs no restart.
             if (live.meter, live.site.timezone) != (self.config.meter, self.config.site.timezone):
@@ -323,6 +368,7 @@ class Service:
                     raise
             self.config = live
             self._publish_mqtt_or_report()
+            self._apply_email_or_report()
             self._apply_controller(live)
             save_file(new, self.config_path)
             self.saved_config = new
@@ -384,7 +430,52 @@ class Service:
             loads=names,
             calendar=calendar,
             alarms=tuple(config.alarms.rules),
+            system_alarms=config.alarms.system,
+            system_output=config.alarms.system_output,
         )
+
+    def _system_conditions(self) -> list[SystemCondition]:
+        """The checks of the service's own parts, as built-in alarms."""
+        conditions = []
+        for load, measured in self._by_load.items():
+            acquisition = measured.acquisition
+            conditions.append(
+                SystemCondition(
+                    f"{SYSTEM_PREFIX}no readings from {load}",
+                    not acquisition.healthy(),
+                    acquisition.last_error or "no recent reading",
+                    load=load,
+                    on_delay_s=SOURCE_ALARM_DELAY_S,
+                )
+            )
+        error, error_s = self.store.last_failure()
+        failing = error_s is not None and time.time() - error_s < STORE_ERROR_RECENT_S
+        conditions.append(SystemCondition(f"{SYSTEM_PREFIX}store failing", failing, error or ""))
+        free = shutil.disk_usage(self.data_dir)
+        low = free.free < max(MIN_FREE_BYTES, MIN_FREE_SHARE * free.total)
+        detail = f"{free.free / 1e6:.0f} MB free in {self.data_dir}"
+        conditions.append(SystemCondition(f"{SYSTEM_PREFIX}storage almost full", low, detail))
+        io = self.controller.state()
+        if io.backend != IoBackend.SIMULATED:
+            detail = io.backend_error or f"{io.backend}: working"
+            name = f"{SYSTEM_PREFIX}digital I/O not working"
+            conditions.append(SystemCondition(name, not io.backend_ok, detail))
+        if self.config.email.enabled:
+            email = self._email_health()
+            name = f"{SYSTEM_PREFIX}e-mail not delivered"
+            conditions.append(SystemCondition(name, not email.healthy, email.detail))
+        mqtt = self.config.mqtt
+        if mqtt.enabled and mqtt.publish_records:
+            name = f"{SYSTEM_PREFIX}MQTT outbox full"
+            try:
+                waiting = self.store.outbox_stats().records
+            except StoreError as exc:
+                conditions.append(SystemCondition(name, True, f"outbox unreadable: {exc}"))
+            else:
+                detail = f"{waiting} records waiting for the broker; the oldest are dropped"
+                full = waiting >= mqtt.outbox_max_records
+                conditions.append(SystemCondition(name, full, detail))
+        return conditions
 
     def _mqtt_output(self, on: bool, requested_by: str) -> dict[str, object]:
         """Switch the digital output for an MQTT command; ControlError if not remote."""
@@ -392,8 +483,13 @@ class Service:
         return {"output_on": on}
 
     def _alarm_notice(self, notice: AlarmNotice) -> None:
-        """An alarm event: published over MQTT when the gateway runs."""
-        self.mqtt.notify_alarm(asdict(notice))
+        """An alarm event: published over MQTT when the gateway runs, and sent by e-mail
+        when that is on for this kind of event."""
+        event = asdict(notice)
+        self.mqtt.notify_alarm(event)
+        email = self.config.email
+        if email.enabled and notice.event in email.events:
+            self.email.notify(event)
 
     def alarms(self) -> list[AlarmStatus]:
         """Every configured alarm now."""
@@ -433,6 +529,26 @@ class Service:
             self.mqtt.restart()
             self._mqtt_error = None
         return True
+
+    def _apply_email_or_report(self) -> None:
+        """Send e-mail as the running configuration says; a setting that keeps it from
+        running is reported in the health, the rest runs on."""
+        site = self.config.site
+        try:
+            self.email.apply(self.config.email, site.name, site.zone())
+            self._email_error = None
+        except SetupError as exc:
+            log.error("email: %s: %s", exc.key, exc)
+            self._email_error = f"{exc.key}: {exc}"
+            self.email.stop()
+
+    def _email_health(self) -> PartHealth:
+        """The e-mail notifier: healthy unless its last attempt failed or a message has
+        been waiting long."""
+        if self._email_error is not None:
+            return PartHealth("email", False, self._email_error)
+        status = self.email.status()
+        return PartHealth("email", status.healthy, status.detail)
 
     def _publish_mqtt_or_report(self) -> None:
         """Run the MQTT gateway as the running configuration says; a setting that keeps it

@@ -31,6 +31,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from emsbox.control.config import AlarmsConfig, IoConfig, TariffsConfig
 from emsbox.control.inputs import InputFunction
+from emsbox.gateways.email.config import EmailConfig
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.mqtt.config import MqttConfig
 from emsbox.languages import Language
@@ -107,6 +108,7 @@ class Config(BaseModel):
     alarms: AlarmsConfig = Field(
         default_factory=AlarmsConfig, description="Alarms on measured values."
     )
+    email: EmailConfig = Field(default_factory=EmailConfig, description="E-mail notifications.")
 
     @model_validator(mode="after")
     def _io_loads(self) -> Self:

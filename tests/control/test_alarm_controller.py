@@ -50,7 +50,7 @@ def bus():
 def test_an_alarm_is_raised_cleared_and_recorded(bus, tmp_path):
     notices = []
     c = Controller(bus, no_commands, tmp_path)
-    c.on_alarm = notices.append
+    c.alarm_watch.on_alarm = notices.append
     bus.publish(reading(500.0))
     c.apply(IoConfig(), "main", alarms=(rule(hysteresis=50.0),))
     try:

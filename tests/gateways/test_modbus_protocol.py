@@ -116,6 +116,8 @@ def test_writes_are_parsed_and_malformed_ones_refused():
         (WriteRequest(6, 39000, (2,)), [("stop", None)]),
         (WriteRequest(16, 39000, (3, 2)), [("reset", None), ("tariff", 2)]),
         (WriteRequest(6, 39001, (1,)), [("tariff", 1)]),
+        (WriteRequest(6, 39002, (1,)), [("output", 1)]),
+        (WriteRequest(16, 39001, (2, 0)), [("tariff", 2), ("output", 0)]),
     ],
 )
 def test_the_command_registers_name_their_actions(request_, expected):
@@ -128,7 +130,8 @@ def test_the_command_registers_name_their_actions(request_, expected):
         (WriteRequest(6, 39000, (4,)), ExceptionCode.ILLEGAL_DATA_VALUE),
         (WriteRequest(6, 39001, (3,)), ExceptionCode.ILLEGAL_DATA_VALUE),
         (WriteRequest(6, 30042, (1,)), ExceptionCode.ILLEGAL_DATA_ADDRESS),
-        (WriteRequest(16, 39001, (1, 1)), ExceptionCode.ILLEGAL_DATA_ADDRESS),
+        (WriteRequest(6, 39002, (2,)), ExceptionCode.ILLEGAL_DATA_VALUE),
+        (WriteRequest(16, 39002, (1, 1)), ExceptionCode.ILLEGAL_DATA_ADDRESS),
     ],
 )
 def test_anything_else_written_is_refused(request_, code):

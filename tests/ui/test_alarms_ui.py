@@ -57,13 +57,15 @@ def client(served, name: str = ADMIN, password: str = ADMIN_PASSWORD) -> Iterato
         yield c
 
 
-def set_rules(served, *rules: dict) -> None:
-    """The default alarm and ``rules``, through PUT /api/v1/config as the admin."""
+def set_rules(served, *rules: dict, system: bool = False) -> None:
+    """The default alarm and ``rules``, through PUT /api/v1/config as the admin; the built-in
+    alarms only with ``system``."""
     with client(served) as admin:
         config = admin.get("/config").json()
         default = [r for r in config["alarms"]["rules"] if r["name"] == DEFAULT]
         assert default, config["alarms"]
         config["alarms"]["rules"] = [*default, *rules]
+        config["alarms"]["system"] = system
         r = admin.put("/config", json=config)
         assert r.status_code == 200, r.text
 
@@ -99,7 +101,7 @@ def test_an_alarm_is_raised_acknowledged_and_cleared(page, ready):
     expect(raised.locator(".alarm-state")).to_have_text("Raised, not acknowledged")
     expect(raised.locator(".alarm-value")).to_have_text(re.compile(r"^\d{3}\.\d V$"))
     expect(raised.locator(".alarm-since")).to_have_text(re.compile(r"\d{2}:\d{2}:\d{2}"))
-    expect(raised.locator(".alarm-tag")).to_have_text("latching")
+    expect(raised.locator(".alarm-tag:not(.alarm-system)")).to_have_text("latching")
     normal = item(page, DEFAULT)
     expect(normal.locator(".alarm-rule")).to_have_text(
         "main · Voltage L-N (v_ln_sys) outside 207–253 V"
@@ -107,7 +109,7 @@ def test_an_alarm_is_raised_acknowledged_and_cleared(page, ready):
     expect(normal.locator(".alarm-state")).to_have_text("Normal")
     expect(normal.locator(".alarm-since")).to_be_hidden()
     expect(normal.locator(".alarm-ack")).to_be_hidden()
-    expect(normal.locator(".alarm-tag")).to_be_hidden()
+    expect(normal.locator(".alarm-tag:not(.alarm-system)")).to_be_hidden()
     expect(page.locator("#alarms-summary")).to_have_text("Raised: 1 of 2 · not acknowledged: 1")
     expect(page.locator(".alarm-item")).to_have_count(2)
     expect(page.locator("#alarms-events tbody tr").first).to_have_attribute("data-event", "raised")
@@ -146,7 +148,7 @@ def test_an_alarm_is_raised_acknowledged_and_cleared(page, ready):
     expect(raised.locator(".alarm-rule")).to_have_text(
         "main · Voltage L-N (v_ln_sys) above 1,000 V"
     )
-    expect(page.locator("#alarms-summary")).to_have_text("No alarm is raised (2 configured).")
+    expect(page.locator("#alarms-summary")).to_have_text("No alarm is raised (2 watched).")
     expect(badge).to_be_hidden()
     expect(page.locator("#alarms-events tbody tr").first).to_have_attribute("data-event", "cleared")
     assert events_of(page, VOLTAGE["name"]) == ["cleared", "acknowledged", "raised"]
@@ -285,6 +287,24 @@ def test_the_page_on_a_phone_and_in_the_dark(look, browser: Browser, ready):
 def esc(path: str) -> str:
     """A CSS id selector for a key path (dots and brackets escaped)."""
     return "#" + re.sub(r"([.\[\]])", r"\\\1", path)
+
+
+def test_built_in_alarms_are_listed_with_what_they_watch(page, ready):
+    set_rules(ready, system=True)
+    login(page, ready)
+    page.click("nav.mainnav a[data-page=alarms]")
+    clock = item(page, "System: clock jump")
+    expect(clock.locator(".alarm-system")).to_have_text("built-in")
+    expect(clock.locator(".alarm-rule")).to_have_text("Working normally.")
+    expect(clock.locator(".alarm-tag:not(.alarm-system)")).to_have_text("latching")
+    expect(clock.locator(".alarm-value")).to_be_hidden()
+    expect(clock.locator(".alarm-state")).to_have_text("Normal")
+    storage = item(page, "System: storage almost full")
+    expect(storage.locator(".alarm-rule")).to_have_text(re.compile(r"^\d+ MB free in /"))
+    expect(item(page, "System: no readings from main")).to_be_visible()
+    expect(item(page, DEFAULT).locator(".alarm-system")).to_be_hidden()
+    set_rules(ready)
+    expect(clock).to_have_count(0)
 
 
 def test_an_installer_adds_an_alarm_in_the_settings(page, ready):

@@ -220,3 +220,21 @@ def test_the_pulse_output_and_a_refused_switch(page, ready):
     # Refused: still the pulse output (whose contact is on during each pulse, so its on/off
     # state says nothing here).
     assert io_state(page, ready)["output_function"] == "pulse"
+
+
+def test_hardware_that_does_not_work_says_why_in_the_panel(page, ready):
+    login(page, ready)
+    open_panel(page, ready)
+    health = page.locator("#io-backend-health")
+    expect(health).to_be_hidden()  # the simulated backend always works
+    set_io(ready, backend="gpio", gpio_chip="/dev/gpiochip97", output_function="off")
+    try:
+        expect(page.locator("#io-backend")).to_have_text("GPIO lines")
+        expect(health).to_have_text("/dev/gpiochip97: no such GPIO chip")
+        expect(health).to_have_attribute("data-ok", "false")
+        expect(page.locator("#io-input-switch")).to_be_hidden()  # the input is real hardware
+        screenshot(page, "io-hardware-error")
+    finally:
+        set_io(ready, backend="simulated")
+    expect(page.locator("#io-backend")).to_have_text("Simulated")
+    expect(health).to_be_hidden()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 
+from emsbox import app as app_module
+from emsbox.control import alarm_watch as watch_module
+
 
 def _configure(api, rules):
     config = api.client.get("/api/v1/config", headers=api.headers("installer")).json()
@@ -30,7 +33,8 @@ def _until(api, name, what, timeout_s=15.0):
 
 
 def test_the_default_alarm_watches_the_supply_voltage(api):
-    (default,) = api.client.get("/api/v1/alarms", headers=api.headers("viewer")).json()
+    every = api.client.get("/api/v1/alarms", headers=api.headers("viewer")).json()
+    (default,) = [a for a in every if not a["system"]]
     assert default["name"] == "Supply voltage out of range"
     assert (default["condition"], default["low"], default["high"]) == ("outside", 207.0, 253.0)
     assert default["active"] is False  # the simulator's supply is near 230 V
@@ -85,3 +89,43 @@ def test_an_alarm_on_a_load_that_does_not_exist_is_refused(api):
     r = api.client.put("/api/v1/config", json=config, headers=api.headers("installer"))
     assert r.status_code == 422
     assert set(r.json()["errors"]) == {"alarms.rules[0].load"}
+
+
+def test_built_in_alarms_watch_the_system_and_are_acknowledged_like_the_others(api, monkeypatch):
+    monkeypatch.setattr(watch_module, "SYSTEM_EVERY_S", 0.2)
+    names = {a["name"] for a in _all(api) if a["system"]}
+    until_names = time.monotonic() + 10
+    while "System: no readings from main" not in names:
+        assert time.monotonic() < until_names, names
+        time.sleep(0.1)
+        names = {a["name"] for a in _all(api) if a["system"]}
+    assert {"System: store failing", "System: storage almost full", "System: clock jump"} <= names
+    assert not any(a["active"] for a in _all(api) if a["system"])  # all is well
+    # Less free space than asked for: the storage alarm is raised, with what is free.
+    monkeypatch.setattr(app_module, "MIN_FREE_SHARE", 1.0)
+    full = _until(api, "System: storage almost full", lambda a: a["active"])
+    assert full["condition"] == "system" and "MB free in" in full["detail"]
+    r = api.client.post(
+        "/api/v1/alarms/System: storage almost full/ack", headers=api.headers("viewer")
+    )
+    assert r.status_code == 200 and r.json()["alarm"]["acknowledged"] is True
+    monkeypatch.setattr(app_module, "MIN_FREE_SHARE", 0.0)
+    _until(api, "System: storage almost full", lambda a: not a["active"])
+    history = api.client.get(
+        "/api/v1/alarms/history",
+        params={"alarm": "System: storage almost full"},
+        headers=api.headers("viewer"),
+    ).json()
+    assert [e["event"] for e in history] == ["cleared", "acknowledged", "raised"]
+    # Turned off in the settings: no built-in alarms.
+    config = api.client.get("/api/v1/config", headers=api.headers("installer")).json()
+    config["alarms"]["system"] = False
+    r = api.client.put("/api/v1/config", json=config, headers=api.headers("installer"))
+    assert r.status_code == 200, r.text
+    assert not any(a["system"] for a in _all(api))
+
+
+def _all(api):
+    r = api.client.get("/api/v1/alarms", headers=api.headers("viewer"))
+    assert r.status_code == 200, r.text
+    return r.json()

@@ -100,3 +100,61 @@ def test_the_input_and_pulses_must_name_a_load_that_exists(api):
     r = api.client.put("/api/v1/config", json=config, headers=api.headers("installer"))
     assert r.status_code == 422
     assert r.json()["errors"] == {"io.input_load": "no load named 'boiler'; loads: main, hvac"}
+
+
+def _io_part(api):
+    parts = api.client.get("/api/v1/system", headers=api.headers("viewer")).json()["parts"]
+    return next((p for p in parts if p["name"] == "digital I/O"), None)
+
+
+def test_a_remote_io_module_is_used_and_its_health_reported(api):
+    from emsbox.testing.io_module import IoModule
+
+    assert _io_part(api) is None  # the simulated backend is no part of the health
+    with IoModule() as module:
+        _configure(
+            api,
+            backend="modbus",
+            modbus_host="127.0.0.1",
+            modbus_port=module.port,
+            modbus_input_address=2,
+            modbus_poll_interval_s=0.05,
+            input_function="status",
+            output_function="remote",
+            modbus_output_address=6,
+        )
+        module.set_input(2, True)
+        assert _until(api, lambda s: s["input_closed"])["backend_ok"] is True
+        r = api.client.put(
+            "/api/v1/io/input", json={"closed": False}, headers=api.headers("installer")
+        )
+        assert r.status_code == 409 and "only a simulated input" in r.json()["detail"]
+        r = api.client.put("/api/v1/io/output", json={"on": True}, headers=api.headers("installer"))
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 10
+        while not module.coil(6):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert _io_part(api)["healthy"] is True
+    # The module is gone: shown, and the health is degraded.
+    state = _until(api, lambda s: not s["backend_ok"])
+    assert f"127.0.0.1:{module.port}" in state["backend_error"] and state["input_closed"]
+    part = _io_part(api)
+    assert part["healthy"] is False and part["detail"] == state["backend_error"]
+    assert api.client.get("/api/v1/health").json()["status"] == "degraded"
+    _configure(api, backend="simulated", output_function="off")
+    assert _io_part(api) is None
+
+
+def test_a_gpio_chip_that_is_missing_is_shown_not_fatal(api):
+    _configure(api, backend="gpio", gpio_chip="/dev/gpiochip97")
+    state = _io(api)
+    assert state["backend"] == "gpio" and state["backend_ok"] is False
+    assert state["backend_error"] == "/dev/gpiochip97: no such GPIO chip"
+    assert _io_part(api) == {
+        "name": "digital I/O",
+        "healthy": False,
+        "detail": "/dev/gpiochip97: no such GPIO chip",
+    }
+    _configure(api, backend="simulated")
+    assert _io(api)["backend_ok"] is True

@@ -218,3 +218,45 @@ def test_writes_are_refused_unless_enabled_then_command_the_load_and_are_logged(
     assert _write(port, 2, 39001, 1)[0] == 6
     config["modbus"]["writes_enabled"] = False
     assert _put(api, config).status_code == 200
+
+
+def _output_on(api) -> bool:
+    return bool(api.client.get("/api/v1/io", headers=api.headers("viewer")).json()["output_on"])
+
+
+def test_the_output_register_switches_the_digital_output_only_when_it_is_remote(api, caplog):
+    config = _config(api)
+    config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
+    config["modbus"]["writes_enabled"] = True
+    config["io"]["output_function"] = "off"
+    assert _put(api, config).status_code == 200
+    port = _modbus_port(api)
+    caplog.set_level(logging.INFO)
+    # Not remote: refused with exception 04, and the output stays off.
+    assert _write(port, 1, 39002, 1) == b"\x86\x04"
+    assert not _output_on(api)
+    assert "not remote" in caplog.text
+    config["io"]["output_function"] = "remote"
+    assert _put(api, config).status_code == 200
+    # Any unit switches the one output; the register reads it back at once, at every unit.
+    assert _write(port, 2, 39002, 1) == struct.pack(">BHH", 6, 39002, 1)
+    assert _read(port, 2, 39002) == 1
+    assert _read(port, 1, 39002) == 1
+    deadline = time.monotonic() + 5
+    while not _output_on(api):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "digital output switched on by modbus 127.0.0.1" in caplog.text
+    assert _write(port, 1, 39002, 2) == b"\x86\x03"  # no such value
+    # Switched off from the API: the register follows with the next reading.
+    answer = api.client.put(
+        "/api/v1/io/output", json={"on": False}, headers=api.headers("installer")
+    )
+    assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 5
+    while _read(port, 1, 39002) != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    config["modbus"]["writes_enabled"] = False
+    config["io"]["output_function"] = "off"
+    assert _put(api, config).status_code == 200

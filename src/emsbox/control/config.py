@@ -31,6 +31,23 @@ class IoBackend(StrEnum):
     """Where the input and output are."""
 
     SIMULATED = "simulated"
+    GPIO = "gpio"
+    MODBUS = "modbus"
+
+
+class GpioBias(StrEnum):
+    """The pull resistor on the GPIO input line."""
+
+    PULL_UP = "pull_up"
+    PULL_DOWN = "pull_down"
+    AS_IS = "as_is"
+
+
+class ModbusInputTable(StrEnum):
+    """Where a remote I/O module holds the input: discrete inputs (FC 2) or coils (FC 1)."""
+
+    DISCRETE_INPUT = "discrete_input"
+    COIL = "coil"
 
 
 class IoConfig(BaseModel):
@@ -42,7 +59,8 @@ class IoConfig(BaseModel):
         default=IoBackend.SIMULATED,
         description=(
             "simulated: an input switched and an output shown in the web app and the API "
-            "(for a PC, and for trying the functions out)."
+            "(for a PC, and for trying the functions out); gpio: two lines of a GPIO chip "
+            "(Linux character device); modbus: a remote I/O module over Modbus TCP."
         ),
     )
     input_function: InputFunction = Field(
@@ -75,7 +93,8 @@ class IoConfig(BaseModel):
         default=OutputFunction.OFF,
         description=(
             "off; pulse: pulses proportional to an energy counter; remote: switched from the "
-            "web app, the API and, when they allow it, MQTT; alarm: on while an alarm that "
+            "web app, the API and, when they allow it, MQTT and Modbus; alarm: on while an "
+            "alarm that "
             "asks for the output is raised."
         ),
     )
@@ -107,6 +126,90 @@ class IoConfig(BaseModel):
             "it is as long."
         ),
     )
+
+    gpio_chip: str = Field(
+        default="/dev/gpiochip0",
+        max_length=100,
+        description="gpio: the GPIO chip's character device.",
+    )
+    gpio_input_line: int = Field(
+        default=0, ge=0, le=1023, description="gpio: the input's line offset on the chip."
+    )
+    gpio_output_line: int = Field(
+        default=1, ge=0, le=1023, description="gpio: the output's line offset on the chip."
+    )
+    gpio_input_bias: GpioBias = Field(
+        default=GpioBias.PULL_UP,
+        description=(
+            "gpio: the input line's pull resistor: pull_up (a contact to ground), pull_down "
+            "(a contact to the supply) or as_is (an external resistor)."
+        ),
+    )
+    gpio_input_active_low: bool = Field(
+        default=True,
+        description=(
+            "gpio: a low level is a closed contact (a contact to ground against the pull-up)."
+        ),
+    )
+    gpio_output_active_low: bool = Field(
+        default=False,
+        description="gpio: a low level closes the output's contact (a relay board driven low).",
+    )
+    modbus_host: str = Field(
+        default="",
+        max_length=253,
+        description="modbus: the remote I/O module's host name or IP address.",
+    )
+    modbus_port: int = Field(
+        default=502, ge=1, le=65535, description="modbus: the module's Modbus TCP port."
+    )
+    modbus_unit_id: int = Field(
+        default=1, ge=0, le=255, description="modbus: the unit id the module answers to."
+    )
+    modbus_input_table: ModbusInputTable = Field(
+        default=ModbusInputTable.DISCRETE_INPUT,
+        description=(
+            "modbus: the input is a discrete input (read with FC 2) or a coil (read with FC 1)."
+        ),
+    )
+    modbus_input_address: int = Field(
+        default=0, ge=0, le=65535, description="modbus: the input's address (from 0)."
+    )
+    modbus_output_address: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="modbus: the address of the output's coil (from 0), written with FC 5.",
+    )
+    modbus_poll_interval_s: float = Field(
+        default=0.1,
+        ge=0.02,
+        le=10.0,
+        description="modbus: how often the module's input is read.",
+    )
+
+    @field_validator("gpio_chip")
+    @classmethod
+    def _chip_path(cls, value: str) -> str:
+        """A character device under /dev."""
+        if not re.fullmatch(r"/dev/[A-Za-z0-9_./-]+", value) or ".." in value:
+            raise ValueError("a device path such as /dev/gpiochip0")
+        return value
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> Self:
+        """What the chosen backend needs (the other backend's settings are kept as they are)."""
+        if self.backend is IoBackend.GPIO and self.gpio_input_line == self.gpio_output_line:
+            raise ValueError("gpio_input_line and gpio_output_line must be different lines")
+        if self.backend is IoBackend.MODBUS:
+            if not self.modbus_host.strip():
+                raise ValueError("the remote I/O module's host (modbus_host) is needed")
+            same = self.modbus_input_address == self.modbus_output_address
+            if self.modbus_input_table is ModbusInputTable.COIL and same:
+                raise ValueError(
+                    "modbus_input_address and modbus_output_address name the same coil"
+                )
+        return self
 
     @field_validator("pulse_counter")
     @classmethod
@@ -344,6 +447,18 @@ class AlarmsConfig(BaseModel):
             "The alarms; by default the supply voltage outside 207–253 V (230 V ± 10 %, "
             "EN 50160) for 10 s."
         ),
+    )
+    system: bool = Field(
+        default=True,
+        description=(
+            "Raise the built-in alarms for the system itself: a load's source not answering, "
+            "the store failing, storage almost full, the clock set by a jump, the digital I/O "
+            "hardware not working, e-mail not delivered, the MQTT outbox full."
+        ),
+    )
+    system_output: bool = Field(
+        default=False,
+        description="The built-in alarms also switch the digital output (function alarm).",
     )
 
     @field_validator("rules")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,11 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emsbox.bus import Bus
-from emsbox.control.alarm_log import AlarmEvent, AlarmLog
-from emsbox.control.alarms import Alarm, Event
+from emsbox.control.alarm_log import AlarmEvent
+from emsbox.control.alarm_watch import AlarmStatus, AlarmWatch, UnknownAlarmError
 from emsbox.control.config import AlarmRuleConfig, IoBackend, IoConfig, OutputFunction
+from emsbox.control.gpio import open_gpio
 from emsbox.control.inputs import DigitalInput
-from emsbox.control.io import DigitalIO, SimulatedIO
+from emsbox.control.io import DigitalIO, IoError, ReportsHealth, SimulatedIO, UnavailableIO
 from emsbox.control.pulse import PulseOutput, PulseState
 from emsbox.control.tariffs import TariffCalendar
 from emsbox.private_files import write_private
@@ -36,9 +36,8 @@ TICK_S = 0.01
 SAVE_EVERY_S = 1.0
 CALENDAR_EVERY_S = 1.0  # how often the tariff calendar is looked at
 CALENDAR_SOURCE = "tariff calendar"
-ALARM_FILE = "alarms.sqlite3"
-STALE_S = 10.0  # an older reading is no value: alarms on it neither raise nor clear
 PULSE_FILE = "pulse-output.json"
+REOPEN_S = 10.0  # how often a backend that could not be opened is tried again
 SOURCE = "digital input"
 
 # (load, action, tariff, requested_by) → the command's result.
@@ -47,47 +46,6 @@ Commander = Callable[[str, str, int | None, str], "Future[object]"]
 
 class ControlError(Exception):
     """A request the controller refuses; the message says why."""
-
-
-@dataclass
-class _Watched:
-    """A configured alarm and its state machine."""
-
-    config: AlarmRuleConfig
-    load: str
-    alarm: Alarm
-    value: float | None = None
-    since_s: float | None = None  # raised at
-
-
-@dataclass(frozen=True)
-class AlarmStatus:
-    """One alarm now, as the web app and the API show it."""
-
-    name: str
-    load: str
-    variable: str
-    condition: str
-    low: float | None
-    high: float | None
-    active: bool
-    acknowledged: bool
-    latching: bool
-    value: float | None
-    since_s: float | None
-
-
-@dataclass(frozen=True)
-class AlarmNotice:
-    """An alarm event, for notifications."""
-
-    time_s: float
-    name: str
-    event: str
-    load: str
-    variable: str
-    value: float | None
-    by: str | None
 
 
 @dataclass(frozen=True)
@@ -104,6 +62,33 @@ class IoState:
     pulses: int | None
     pulses_waiting: int | None
     max_pulse_power_kw: float | None
+    backend_ok: bool = True
+    backend_error: str | None = None  # why the backend does not work, in one line
+
+
+def open_builtin(config: IoConfig) -> DigitalIO:
+    """The hardware backends the controller opens itself (GPIO); IoError for the others."""
+    if config.backend is IoBackend.GPIO:
+        return open_gpio(config)
+    raise IoError(f"the {config.backend.value} I/O backend is not available in this program")
+
+
+def backend_health(io: DigitalIO) -> str | None:
+    """None while ``io`` works (or cannot tell); otherwise why not."""
+    return io.health() if isinstance(io, ReportsHealth) else None
+
+
+def _backend_settings(config: IoConfig) -> dict[str, object]:
+    """The settings that make the backend: which one, and its own (``gpio_…``, ``modbus_…``)."""
+    own = config.backend.value + "_"
+    return {k: v for k, v in config.model_dump().items() if k == "backend" or k.startswith(own)}
+
+
+def _close_quietly(io: DigitalIO) -> None:
+    try:
+        io.close()
+    except Exception:  # a backend that fails to close must not keep the next one from opening
+        log.exception("digital I/O: closing the backend failed")
 
 
 class Controller:
@@ -115,16 +100,19 @@ class Controller:
         commander: Commander,
         data_dir: Path,
         clock: Callable[[], float] = time.time,
+        open_io: Callable[[IoConfig], DigitalIO] | None = None,
     ) -> None:
+        """``open_io`` opens every backend but the simulated one (IoError when it cannot):
+        the composition root passes one that also knows the gateways' (Modbus)."""
         self._bus = bus
         self._clock = clock
+        self._open_io = open_io or open_builtin
+        self._reopen_due = 0.0
         self._calendar: TariffCalendar | None = None
         self._loads: tuple[str, ...] = ()
         self._calendar_tariff: int | None = None
         self._calendar_due = 0.0
-        self._watched: dict[str, _Watched] = {}
-        self._alarm_log = AlarmLog(data_dir / ALARM_FILE)
-        self.on_alarm: Callable[[AlarmNotice], None] | None = None
+        self.alarm_watch = AlarmWatch(bus, data_dir, clock)
         self._commander = commander
         self._data_dir = data_dir
         self._lock = threading.Lock()
@@ -150,23 +138,27 @@ class Controller:
         loads: tuple[str, ...] = (),
         calendar: TariffCalendar | None = None,
         alarms: tuple[AlarmRuleConfig, ...] = (),
+        system_alarms: bool = True,
+        system_output: bool = False,
     ) -> None:
         """Run with ``config`` (the input's and the pulse's load default to ``main_load``);
         with a tariff ``calendar``, set every one of ``loads`` to its tariff as it changes;
-        watch ``alarms``."""
+        watch ``alarms`` and, with ``system_alarms``, the system itself (switching the alarm
+        output too with ``system_output``)."""
+        self.alarm_watch.configure(
+            alarms, main_load, system=system_alarms, system_output=system_output
+        )
         with self._lock:
             same = (config, main_load, loads, calendar) == (
                 self._config,
                 self._main,
                 self._loads,
                 self._calendar,
-            ) and alarms == tuple(w.config for w in self._watched.values())
+            )
             if same and self._thread is not None:
                 return
         self.stop()
-        backend: DigitalIO = SimulatedIO()
-        if config.backend is IoBackend.SIMULATED and isinstance(self._io, SimulatedIO):
-            backend = self._io  # the simulated input keeps its state across changes
+        backend = self._backend_for(config)
         with self._lock:
             self._config, self._main, self._io = config, main_load, backend
             self._input = DigitalInput(
@@ -183,104 +175,54 @@ class Controller:
             if config.output_function is not OutputFunction.REMOTE:
                 self._remote_on = False
             self._loads, self._calendar = loads, calendar
-            self._watched = self._watch(alarms, main_load)
             self._calendar_tariff = None  # applied afresh at the first tick
         self._calendar_due = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
 
-    def _watch(self, rules: tuple[AlarmRuleConfig, ...], main_load: str) -> dict[str, _Watched]:
-        """The alarms of ``rules``: unchanged ones keep their state, new ones take it from
-        the history (a latched alarm survives a restart)."""
-        saved = self._alarm_log.last_states()
-        watched = {}
-        for rule in rules:
-            kept = self._watched.get(rule.name)
-            if kept is not None and kept.config == rule:
-                watched[rule.name] = kept
-                continue
-            alarm = Alarm(rule.rule())
-            active, acknowledged = saved.get(rule.name, (False, True))
-            alarm.state.active, alarm.state.acknowledged = active, acknowledged
-            watched[rule.name] = _Watched(rule, rule.load or main_load, alarm)
-        return watched
+    def _backend_for(self, config: IoConfig) -> DigitalIO:
+        """The current backend if its settings are unchanged (the simulated input keeps its
+        state, the hardware stays claimed); otherwise it is closed and a new one opened."""
+        current = self._io
+        kept = _backend_settings(config) == _backend_settings(self._config)
+        if kept and not isinstance(current, UnavailableIO):
+            return current
+        _close_quietly(current)  # first: a GPIO line can be requested by one holder only
+        return self._open(config)
 
-    def alarms(self) -> list[AlarmStatus]:
-        """Every configured alarm now."""
-        with self._lock:
-            return [
-                AlarmStatus(
-                    name,
-                    w.load,
-                    w.config.variable,
-                    w.config.condition.value,
-                    w.config.low,
-                    w.config.high,
-                    w.alarm.state.active,
-                    w.alarm.state.acknowledged,
-                    w.config.latching,
-                    w.value,
-                    w.since_s if w.alarm.state.active else None,
-                )
-                for name, w in self._watched.items()
-            ]
-
-    def alarm_history(self, limit: int = 100, alarm: str | None = None) -> list[AlarmEvent]:
-        """The newest alarm events first."""
-        return self._alarm_log.events(limit, alarm)
-
-    def acknowledge(self, name: str, by: str) -> bool:
-        """``by`` acknowledges alarm ``name``; False if there was nothing to acknowledge.
-        ControlError if there is no such alarm."""
-        with self._lock:
-            watched = self._watched.get(name)
-            if watched is None:
-                raise ControlError(f"no alarm named {name!r}")
-            events = watched.alarm.acknowledge()
-        for event in events:
-            self._record(watched, event, by)
-        return bool(events)
-
-    def _record(self, w: _Watched, event: Event, by: str | None) -> None:
-        now = self._clock()
-        if event is Event.RAISED:
-            w.since_s = now
-            log.warning(
-                "alarm raised: %s (%s.%s = %s)", w.config.name, w.load, w.config.variable, w.value
-            )
-        else:
-            log.info("alarm %s: %s%s", event.value, w.config.name, f" by {by}" if by else "")
+    def _open(self, config: IoConfig) -> DigitalIO:
+        """The backend of ``config``, or one that tells why it could not be opened."""
+        if config.backend is IoBackend.SIMULATED:
+            return SimulatedIO()
         try:
-            self._alarm_log.add(now, w.config.name, event.value, w.value, by)
-        except Exception:  # the alarm itself must still work without its history
-            log.exception("cannot record the alarm event")
-        if self.on_alarm is not None:
-            notice = AlarmNotice(
-                now, w.config.name, event.value, w.load, w.config.variable, w.value, by
-            )
-            try:
-                self.on_alarm(notice)
-            except Exception:
-                log.exception("alarm notification failed")
+            return self._open_io(config)
+        except IoError as exc:
+            reason = str(exc)
+        except Exception as exc:  # a plugin's or a library's surprise must not stop the rest
+            log.exception("digital I/O: opening the %s backend failed", config.backend.value)
+            reason = f"cannot open the {config.backend.value} backend: {exc}"
+        log.warning("digital I/O (%s): %s", config.backend.value, reason)
+        self._reopen_due = time.monotonic() + REOPEN_S
+        return UnavailableIO(reason)
 
-    def _check_alarms(self) -> None:
-        now = self._clock()
+    def _reopen(self, now: float) -> None:
+        """Try again, every ``REOPEN_S``, to open a backend that could not be opened."""
         with self._lock:
-            watched = list(self._watched.values())
-        for w in watched:
-            reading = self._bus.latest(w.load)
-            value = math.nan
-            if reading is not None and now - reading.timestamp_s <= STALE_S:
-                found = reading.values.get(w.config.variable)
-                if found is None:
-                    found = reading.counters.get(w.config.variable)
-                value = math.nan if found is None else float(found)
-            w.value = value if math.isfinite(value) else None
-            with self._lock:
-                events = w.alarm.update(now, value)
-            for event in events:
-                self._record(w, event, None)
+            config, io = self._config, self._io
+        if not isinstance(io, UnavailableIO) or now < self._reopen_due:
+            return
+        self._reopen_due = now + REOPEN_S
+        try:
+            backend = self._open_io(config)
+        except Exception as exc:
+            if str(exc) != io.error:
+                log.warning("digital I/O (%s): %s", config.backend.value, exc)
+                io.error = str(exc)
+            return
+        log.info("digital I/O (%s) opened", config.backend.value)
+        with self._lock:
+            self._io = backend
 
     def stop(self) -> None:
         """Stop the loop (the pulse count is saved)."""
@@ -292,9 +234,27 @@ class Controller:
         self._save_pulses()
 
     def close(self) -> None:
-        """Stop, and close the alarm history."""
+        """Stop, release the input and output, and close the alarm history."""
         self.stop()
-        self._alarm_log.close()
+        _close_quietly(self._io)
+        self._io = UnavailableIO("closed")  # an apply() after this opens the backend afresh
+        self.alarm_watch.close()
+
+    def alarms(self) -> list[AlarmStatus]:
+        """Every configured alarm now, then the system's own."""
+        return self.alarm_watch.alarms()
+
+    def alarm_history(self, limit: int = 100, alarm: str | None = None) -> list[AlarmEvent]:
+        """The newest alarm events first."""
+        return self.alarm_watch.history(limit, alarm)
+
+    def acknowledge(self, name: str, by: str) -> bool:
+        """``by`` acknowledges alarm ``name``; False if there was nothing to acknowledge.
+        ControlError if there is no such alarm."""
+        try:
+            return self.alarm_watch.acknowledge(name, by)
+        except UnknownAlarmError as exc:
+            raise ControlError(str(exc)) from None
 
     def set_output(self, on: bool, requested_by: str) -> None:
         """Switch the output (when its function is remote); logged with who asked."""
@@ -304,6 +264,13 @@ class Controller:
                 raise ControlError(f"the digital output's function is {function.value}, not remote")
             self._remote_on = on
         log.info("digital output switched %s by %s", "on" if on else "off", requested_by)
+
+    def output_on(self) -> bool:
+        """Whether the output is on (its contact closed, or open when normally closed)."""
+        with self._lock:
+            if self._config.output_function is OutputFunction.REMOTE:
+                return self._remote_on  # as switched, before the next tick sets the contact
+            return self._output_closed != self._config.output_normally_closed
 
     def set_input(self, closed: bool, requested_by: str) -> None:
         """Close or open the simulated input's contact."""
@@ -317,6 +284,9 @@ class Controller:
     def state(self) -> IoState:
         """The input and output now."""
         with self._lock:
+            io = self._io
+        error = backend_health(io)  # outside the lock: a backend takes its own
+        with self._lock:
             c, pulse = self._config, self._pulse
             return IoState(
                 c.backend.value,
@@ -329,6 +299,8 @@ class Controller:
                 None if pulse is None else pulse.emitted,
                 None if pulse is None else pulse.waiting,
                 None if pulse is None else pulse.max_power_kw,
+                error is None,
+                error,
             )
 
     # -- the loop ----------------------------------------------------------------------------
@@ -346,6 +318,7 @@ class Controller:
                 last_save = now
 
     def _tick(self, now: float) -> None:
+        self._reopen(now)
         with self._lock:
             config, io, digital_input = self._config, self._io, self._input
         closed = io.read_input()
@@ -365,7 +338,7 @@ class Controller:
             self._calendar_due = now + CALENDAR_EVERY_S
             if self._calendar is not None:
                 self._follow_calendar(self._calendar)
-            self._check_alarms()
+            self.alarm_watch.check()
 
     def _follow_calendar(self, calendar: TariffCalendar) -> None:
         tariff = calendar.tariff_at(self._clock())
@@ -382,10 +355,7 @@ class Controller:
         if config.output_function is OutputFunction.REMOTE:
             return self._remote_on != nc
         if config.output_function is OutputFunction.ALARM:
-            with self._lock:
-                raised = any(
-                    w.config.output and w.alarm.state.active for w in self._watched.values()
-                )
+            raised = self.alarm_watch.output_wanted()
             return raised != nc
         pulse = self._pulse
         if pulse is None:

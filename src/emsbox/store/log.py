@@ -360,6 +360,11 @@ class LogStore:
         with self._snapshot() as conn:
             return outbox.pending(conn, after_seq, limit)
 
+    def last_failure(self) -> tuple[str | None, float | None]:
+        """The writer's last error and when it happened (Unix s), without a query."""
+        with self._cond:
+            return self._last_error, self._last_error_s
+
     def outbox_stats(self) -> OutboxStats:
         """How many records wait in the outbox and how many were dropped when it was full."""
         with self._cond:

@@ -1,6 +1,7 @@
 """A Modbus client for the meters emsbox polls: over TCP, or RTU on a serial line that
-several meters may share. One request at a time per connection, with a timeout; a failure is
-one ModbusClientError with a one-line reason, and the next read starts afresh."""
+several meters may share; over TCP also the bits of a remote I/O module (coils and discrete
+inputs read, a coil written). One request at a time per connection, with a timeout; a failure
+is one ModbusClientError with a one-line reason, and the next request starts afresh."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ EXCEPTIONS = {
     0x0B: "gateway target device failed to respond",
 }
 
+MAX_READ_BITS = 2000  # FC 1 and 2: the spec's limit
+BIT_READS = (1, 2)  # read coils, read discrete inputs
+WRITE_SINGLE_COIL = 5
+COIL_ON, COIL_OFF = 0xFF00, 0x0000  # FC 5's only two values (the spec's 6.5)
+
 
 class ModbusClientError(Exception):
     """A read that failed: no answer in time, an exception answer (``code``), or garbage."""
@@ -49,11 +55,16 @@ def _request(unit: int, function: int, address: int, count: int) -> bytes:
     return struct.pack(">BBHH", unit, function, address, count)
 
 
-def _data(pdu: bytes, function: int, count: int) -> bytes:
-    """The registers of a read's answer PDU (ModbusClientError for an exception or garbage)."""
+def _raise_exception(pdu: bytes, function: int) -> None:
+    """ModbusClientError with its code if ``pdu`` is an exception answer to ``function``."""
     if len(pdu) >= 2 and pdu[0] == function | 0x80:
         reason = EXCEPTIONS.get(pdu[1], "unknown exception")
         raise ModbusClientError(f"exception {pdu[1]:02X} ({reason})", pdu[1])
+
+
+def _data(pdu: bytes, function: int, count: int) -> bytes:
+    """The registers of a read's answer PDU (ModbusClientError for an exception or garbage)."""
+    _raise_exception(pdu, function)
     if len(pdu) != 2 + 2 * count or pdu[0] != function or pdu[1] != 2 * count:
         raise ModbusClientError(f"a malformed answer ({len(pdu)} bytes)")
     return pdu[2:]
@@ -69,8 +80,33 @@ class TcpClient:
 
     def read(self, unit: int, address: int, count: int, function: int = 3) -> bytes:
         """``count`` registers from ``address`` of ``unit`` (FC 3, or 4), as big-endian bytes."""
+        return _data(self._transact(_request(unit, function, address, count)), function, count)
+
+    def read_bits(self, unit: int, address: int, count: int, function: int = 2) -> list[bool]:
+        """``count`` discrete inputs (FC 2) or coils (FC 1) from ``address`` of ``unit``."""
+        if function not in BIT_READS:
+            raise ValueError(f"bits are read with FC 1 or 2, not {function}")
+        if not 1 <= count <= MAX_READ_BITS:
+            raise ValueError(f"a read is 1 to {MAX_READ_BITS} bits, not {count}")
+        pdu = self._transact(struct.pack(">BBHH", unit, function, address, count))
+        _raise_exception(pdu, function)
+        size = (count + 7) // 8
+        if len(pdu) != 2 + size or pdu[0] != function or pdu[1] != size:
+            raise ModbusClientError(f"a malformed answer ({len(pdu)} bytes)")
+        # The first bit is the least significant of the first byte (the spec's 6.1, 6.2).
+        return [bool(pdu[2 + k // 8] >> (k % 8) & 1) for k in range(count)]
+
+    def write_coil(self, unit: int, address: int, on: bool) -> None:
+        """Set the coil at ``address`` of ``unit`` on or off (FC 5)."""
+        body = struct.pack(">BBHH", unit, WRITE_SINGLE_COIL, address, COIL_ON if on else COIL_OFF)
+        pdu = self._transact(body)
+        _raise_exception(pdu, WRITE_SINGLE_COIL)
+        if pdu != body[1:]:  # the normal answer echoes the request (the spec's 6.5)
+            raise ModbusClientError(f"a malformed answer ({len(pdu)} bytes)")
+
+    def _transact(self, body: bytes) -> bytes:
+        """Send ``body`` (unit id and PDU) and return the answer's PDU."""
         tid = next(self._ids) & 0xFFFF
-        body = _request(unit, function, address, count)
         frame = struct.pack(">HHH", tid, 0, len(body)) + body
         try:
             sock = self._connected()
@@ -82,7 +118,7 @@ class TcpClient:
                     raise ModbusClientError("not a Modbus TCP answer")
                 pdu = self._recv(sock, length - 1)
                 if answer_tid == tid:  # an older, late answer is skipped
-                    return _data(pdu, function, count)
+                    return pdu
         except ModbusClientError:
             self.close()
             raise

@@ -9,7 +9,8 @@ holds three maps at once, in separate register ranges:
 
 - SunSpec at 40000: ``SunS``, the common model 1, one meter model by wiring, the end marker;
 - the native map at 30000: every variable as float32, counters also as uint64;
-- the command registers at 39000: the partial counters and the tariff (commands.py);
+- the command registers at 39000: the partial counters, the tariff and the digital output
+  (commands.py);
 - a Carlo Gavazzi EM24 Ethernet / EM340 compatible map from 0x0000 (32-bit values low word
   first), with the identification registers those meters' drivers read.
 """
@@ -203,9 +204,11 @@ def carlo_gavazzi_blocks(
     return [Block(start, encode(points, values, fixed)) for start, points in CARLO_GAVAZZI]
 
 
-def commands_block(reading: Reading | None) -> Block:
+def commands_block(reading: Reading | None, output_on: bool = False) -> Block:
     """The command registers of one unit, reading back the state they set."""
-    return Block(COMMAND_BASE, encode(COMMANDS, _values(reading), {}))
+    return Block(
+        COMMAND_BASE, encode(COMMANDS, _values(reading), {"output_command": int(output_on)})
+    )
 
 
 def unit_image(
@@ -214,13 +217,16 @@ def unit_image(
     reading: Reading | None,
     identity: Identity,
     models: SunSpecModels,
+    *,
+    output_on: bool = False,
 ) -> UnitImage:
-    """Every map of one unit, filled with ``reading`` (None: every value not implemented)."""
+    """Every map of one unit, filled with ``reading`` (None: every value not implemented)
+    and the digital output's state."""
     return UnitImage(
         [
             sunspec_block(rating, unit_id, reading, identity, models),
             native_block(reading),
-            commands_block(reading),
+            commands_block(reading, output_on),
             *carlo_gavazzi_blocks(rating, unit_id, reading, identity),
         ],
         singles={CG_IDENTIFICATION: CG_MODEL_CODE},

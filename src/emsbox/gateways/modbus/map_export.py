@@ -48,6 +48,10 @@ FILLED = {
         "3 to reset (with writes enabled)"
     ),
     "tariff_command": "the active tariff, 1 or 2; write 1 or 2 to select it (with writes enabled)",
+    "output_command": (
+        "the device's digital output, the same at every unit: reads 1 while it is on; write 1 "
+        "to switch it on, 0 off (with writes enabled, when its function is remote)"
+    ),
     "Phase sequence": "0: L1-L2-L3 (not measured)",
     "Version code": "the emsbox version: major and minor a nibble each, patch the low byte",
     "Revision code": "the same",

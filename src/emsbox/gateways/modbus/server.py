@@ -31,7 +31,7 @@ from emsbox.gateways.modbus.protocol import (
     tcp_response,
 )
 from emsbox.gateways.modbus.rtu_server import RtuServer, SerialLineError, line_settings
-from emsbox.gateways.modbus.units import COMMAND_WAIT_S, DEVICE_UNITS, Commander, Units
+from emsbox.gateways.modbus.units import COMMAND_WAIT_S, DEVICE_UNITS, Commander, Output, Units
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +225,13 @@ class ModbusGateway:
     service runs; the images follow every reading the bus publishes.
     """
 
-    def __init__(self, bus: Bus, commander: Commander | None = None) -> None:
+    def __init__(
+        self, bus: Bus, commander: Commander | None = None, output: Output | None = None
+    ) -> None:
         self._bus = bus
-        self._units = Units(commander)
+        self._output = output
+        self._units = Units(commander, output)
+        self._units.output_switched = self._refresh
         self._config = ModbusConfig()
         self._ratings: list[LoadRating] = []
         self._identity = Identity("", "")
@@ -267,11 +271,27 @@ class ModbusGateway:
             self._ratings, self._identity = list(ratings), identity
             self._units.writes = config.writes_enabled
             self._units.names = {unit: r.name for unit, r in enumerate(self._ratings, start=1)}
-            latest = self._bus.latest_all()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Rebuild every unit's image from the latest readings (and the output's state)."""
+        latest = self._bus.latest_all()
+        with self._lock:
+            on = self._output_on()
             self._units.images = {
-                unit: unit_image(r, unit, latest.get(r.name), identity, config.sunspec_models)
+                unit: unit_image(
+                    r,
+                    unit,
+                    latest.get(r.name),
+                    self._identity,
+                    self._config.sunspec_models,
+                    output_on=on,
+                )
                 for unit, r in enumerate(self._ratings, start=1)
             }
+
+    def _output_on(self) -> bool:
+        return self._output is not None and self._output.output_on()
 
     def _switch_rtu(self, config: ModbusConfig) -> None:
         old = self._rtu
@@ -381,6 +401,11 @@ class ModbusGateway:
             for unit, rating in enumerate(self._ratings, start=1):
                 if rating.name == reading.load:
                     image = unit_image(
-                        rating, unit, reading, self._identity, self._config.sunspec_models
+                        rating,
+                        unit,
+                        reading,
+                        self._identity,
+                        self._config.sunspec_models,
+                        output_on=self._output_on(),
                     )
                     self._units.images = {**self._units.images, unit: image}

@@ -20,6 +20,7 @@ from emsbox.web.api import (
     accounts_routes,
     alarms_routes,
     config_routes,
+    email_routes,
     io_routes,
     loads,
     modbus_routes,
@@ -75,6 +76,7 @@ def create_app(service: Service) -> FastAPI:
         mqtt_routes.router,
         io_routes.router,
         alarms_routes.router,
+        email_routes.router,
     ):
         app.include_router(router, prefix=PREFIX)
     app.include_router(system.metrics_router)

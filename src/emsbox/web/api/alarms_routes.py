@@ -19,7 +19,7 @@ class AlarmOut(BaseModel):
     name: str
     load: str
     variable: str
-    condition: str = Field(description="above, below or outside.")
+    condition: str = Field(description="above, below or outside; system for a built-in one.")
     low: float | None
     high: float | None
     active: bool = Field(description="Raised now (for a latching alarm: until acknowledged).")
@@ -27,6 +27,8 @@ class AlarmOut(BaseModel):
     latching: bool
     value: float | None = Field(description="The variable's latest value (null: none).")
     since_s: float | None = Field(description="When it was raised (Unix seconds), if raised.")
+    system: bool = Field(description="A built-in alarm for the system itself.")
+    detail: str = Field(description="A built-in alarm's: what is, or last was, wrong.")
 
 
 class AlarmEventOut(BaseModel):

@@ -18,7 +18,13 @@ router = APIRouter(prefix="/io", tags=["io"])
 class IoOut(BaseModel):
     """The digital input and output now."""
 
-    backend: str = Field(description="Where they are: simulated.")
+    backend: str = Field(
+        description="Where they are: simulated, gpio (GPIO lines) or modbus (a remote I/O module)."
+    )
+    backend_ok: bool = Field(description="Whether the backend works (its hardware answers).")
+    backend_error: str | None = Field(
+        description="Why the backend does not work, in one line; null while it works."
+    )
     input_function: str = Field(description="status, tariff, partial_run or partial_reset.")
     input_closed: bool = Field(description="Whether the input's contact is closed.")
     input_active: bool = Field(description="The debounced state (inverted if so configured).")

@@ -26,8 +26,10 @@ function variableText(name) {
   return text.startsWith("var.") ? name : `${text} (${name})`;
 }
 
-/** An alarm's rule in words: "main · Voltage L-N (v_ln_sys) outside 207–253 V". */
+/** An alarm's rule in words: "main · Voltage L-N (v_ln_sys) outside 207–253 V"; a built-in
+ * alarm's detail (what is, or last was, wrong). */
 export function ruleText(alarm) {
+  if (alarm.system) return alarm.detail || t("alarms.system_ok");
   const { unit } = display(alarm.variable);
   const condition = t(`alarms.rule.${alarm.condition}`, {
     low: threshold(alarm.variable, alarm.low),
@@ -123,6 +125,7 @@ export async function render(main, app) {
     const value = fact("alarms.value", "alarm-value");
     const rule = h("p", { class: "alarm-rule" });
     const latching = h("span", { class: "alarm-tag", hidden: true }, t("alarms.latching"));
+    const builtIn = h("span", { class: "alarm-tag alarm-system", hidden: true }, t("alarms.system"));
     const button = h(
       "button",
       {
@@ -137,7 +140,7 @@ export async function render(main, app) {
     const element = h(
       "li",
       { class: "alarm-item", dataset: { alarm: name }, tabindex: "-1" },
-      h("div", { class: "alarm-what" }, h("h3", { class: "alarm-name" }, name, " ", latching), rule),
+      h("div", { class: "alarm-what" }, h("h3", { class: "alarm-name" }, name, " ", builtIn, " ", latching), rule),
       h("dl", { class: "facts alarm-now" }, state.nodes, since.nodes, value.nodes),
       h("div", { class: "alarm-action" }, button),
     );
@@ -154,7 +157,9 @@ export async function render(main, app) {
         setText(since.dd, raised && typeof a.since_s === "number" ? when(a.since_s) : "–");
         since.nodes.forEach((n) => (n.hidden = !raised));
         setText(value.dd, valueText(a.variable, a.value));
+        value.nodes.forEach((n) => (n.hidden = a.system)); // a built-in alarm watches no value
         latching.hidden = !a.latching;
+        builtIn.hidden = !a.system;
         element.dataset.active = String(raised);
         element.dataset.acknowledged = String(a.acknowledged);
         const offer = waiting(a);

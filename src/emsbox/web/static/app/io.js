@@ -2,8 +2,9 @@
 // state, and the pulse output's count, asked every second (GET /io). Installers and admins
 // get a switch for the output while its function is remote control (PUT /io/output) and one
 // for the input while it is simulated (PUT /io/input); viewers see the states only. A refusal
-// shows the device's reason. The panel is built once and updated in place, so a switch keeps
-// the keyboard focus across refreshes.
+// shows the device's reason. Below them, where the input and output are and, for hardware
+// (GPIO lines, a remote I/O module), whether it works or why not. The panel is built once and
+// updated in place, so a switch keeps the keyboard focus across refreshes.
 
 import { api } from "./api.js";
 import { h } from "./dom.js";
@@ -50,6 +51,7 @@ export function ioPanel(app) {
       : null,
   };
   const backend = fact("diag.io.backend", "io-backend");
+  const health = fact("diag.io.health", "io-backend-health");
   const parts = {
     input: h(
       "div",
@@ -81,7 +83,7 @@ export function ioPanel(app) {
     { class: "io-parts", hidden: true },
     parts.input,
     parts.output,
-    h("dl", { class: "facts io-backend" }, backend.nodes),
+    h("dl", { class: "facts io-backend" }, backend.nodes, health.nodes),
   );
   const element = h(
     "section",
@@ -108,6 +110,10 @@ export function ioPanel(app) {
     output.waiting.set(pulse ? num(s.pulses_waiting, 0) : "", {}, false, !pulse);
     output.power.set(pulse ? `${num(s.max_pulse_power_kw, 1)} kW` : "", {}, false, !pulse);
     backend.set(option("IoBackend", s.backend));
+    // The simulated backend always works: its state is left out.
+    const ok = s.backend_ok !== false;
+    const detail = ok ? t("diag.io.working") : s.backend_error || t("diag.io.not_working");
+    health.set(detail, { ok }, false, s.backend === "simulated");
     const remote = s.output_function === "remote";
     input.toggle?.update(s.backend === "simulated", s.input_closed);
     output.toggle?.update(remote, s.output_on);

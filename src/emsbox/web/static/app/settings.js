@@ -10,7 +10,7 @@ import { all as allVariables } from "./variables.js";
 // Sections only an admin may change (ADMIN_SECTIONS in web/api/config_routes.py).
 const ADMIN_SECTIONS = ["web"];
 // Sections the running service applies at once (LIVE_SECTIONS in app.py); the others at the next start.
-const LIVE_SECTIONS = ["site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms"];
+const LIVE_SECTIONS = ["site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms", "email"];
 // How the server shows a secret it keeps to itself (config.REDACTED).
 const REDACTED = "********";
 // Settings that name a certificate file, which can be sent to the device from beside them
@@ -115,7 +115,51 @@ export async function render(main, app, params) {
       h("p", { class: "hint settings-applies" }, applies),
       readOnly ? h("p", { class: "warning settings-readonly", id: "settings-readonly" }, t("settings.readonly")) : null,
       section === "modbus" ? modbusMaps() : null,
+      section === "email" ? emailTest() : null,
     ];
+  }
+
+  // The e-mail section sends a test message with the saved (running) settings, and says
+  // what the server answered.
+  function emailTest() {
+    const status = h("p", { class: "hint email-test-status", id: "email-test-status", role: "status" });
+    const show = (text, failed = false) => {
+      status.textContent = text;
+      status.classList.toggle("field-error", failed);
+    };
+    const button = h(
+      "button",
+      {
+        type: "button",
+        id: "email-test",
+        "aria-describedby": "email-test-hint email-test-status",
+        onclick: async () => {
+          button.disabled = true;
+          show(t("settings.email.test.sending"));
+          try {
+            const result = await api("POST", "/email/test");
+            show(t("settings.email.test.sent", { to: result.to.join(", ") }));
+          } catch (error) {
+            if (!(error instanceof ApiError)) throw error;
+            if (error.status === 409) show(t("settings.email.test.off"), true);
+            else {
+              const detail = error.status === 0 ? t("common.error.network") : error.message;
+              show(t("settings.email.test.failed", { detail }), true);
+            }
+          } finally {
+            button.disabled = false;
+          }
+        },
+      },
+      t("settings.email.test"),
+    );
+    return h(
+      "div",
+      { class: "email-test" },
+      h("p", { class: "hint", id: "email-test-hint" }, t("settings.email.test.hint")),
+      button,
+      status,
+    );
   }
 
   // The Modbus section offers its register maps as CSV files to download.
