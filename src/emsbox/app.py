@@ -28,6 +28,8 @@ from emsbox.control.config import IoBackend, IoConfig, ModbusInputTable
 from emsbox.control.controller import Controller, IoState, open_builtin
 from emsbox.control.io import DigitalIO
 from emsbox.control.system_alarms import SYSTEM_PREFIX, SystemCondition
+from emsbox.gateways.bacnet.server import BACNET, BacnetGateway
+from emsbox.gateways.bacnet.server import Identity as BacnetIdentity
 from emsbox.gateways.email.sender import EmailNotifier
 from emsbox.gateways.errors import SetupError
 from emsbox.gateways.modbus.image import Identity, LoadRating
@@ -101,7 +103,7 @@ def _measured(config: Config, acquisitions: list[Acquisition]) -> dict[str, _Mea
 
 
 # The sections of the configuration that apply while running; the others at the next start.
-LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms", "email")
+LIVE_SECTIONS = ("site", "meter", "modbus", "mqtt", "bacnet", "io", "tariffs", "alarms", "email")
 MODBUS_COMMAND_TIMEOUT_S = 3.0  # below the gateway's COMMAND_WAIT_S
 MQTT_COMMAND_TIMEOUT_S = 10.0
 # Built-in alarms: a source silent this long (a restart of the acquisition takes seconds);
@@ -199,6 +201,13 @@ class Service:
             switch_output=self._mqtt_output,
         )
         self._mqtt_error: str | None = None  # what keeps the MQTT gateway from running
+        self.bacnet = BacnetGateway(
+            self.bus,
+            output=self.controller,
+            load_health=self._load_healthy,
+            io_state=self._io_contacts,
+        )
+        self._bacnet_error: str | None = None  # what keeps the BACnet device from running
         self.email = EmailNotifier(data_dir)
         self._email_error: str | None = None  # what keeps the e-mail notifier from running
 
@@ -212,6 +221,7 @@ class Service:
         self._feed.start()
         self._serve_modbus_or_report()
         self._publish_mqtt_or_report()
+        self._serve_bacnet_or_report()
         self._apply_email_or_report()
         self._apply_controller(self.config)
 
@@ -221,6 +231,7 @@ class Service:
         self.controller.close()
         self.modbus.stop()
         self.mqtt.stop()
+        self.bacnet.stop()
         self.email.stop()
         self._stop_polled()
         if self._process is not None:
@@ -346,25 +357,32 @@ class Service:
     def replace_config(self, new: Config) -> bool:
         """Save a validated configuration and apply what can change while running.
 
-        The site, the meter (loads, wiring, sources) and the Modbus gateway apply at once: the
+        The site, the meter (loads, wiring, sources) and the gateways apply at once: the
         acquisition process restarts with them (a second or two without readings; the
         counters are saved and continue). The store and web sections apply at the next start;
         until then the service reports ``restart_required``. Returns ``restart_required``.
         Raises SourceError if the new sources cannot run, SetupError if a gateway cannot run
-        as configured (the Modbus gateway cannot listen, a certificate file of the MQTT gateway
-        or the e-mail notifier is missing): then nothing is saved and what ran before runs on.
+        as configured (the Modbus gateway or the BACnet device cannot listen, a certificate file
+        of the MQTT gateway or the e-mail notifier is missing): then nothing is saved and what
+        ran before runs on.
         """
         with self._lock:
             live = self.config.model_copy(update={s: getattr(new, s) for s in LIVE_SECTIONS})
             self.mqtt.check(live.mqtt)  # SetupError before anything changes
             self.email.check(live.email)
             self._apply_modbus(live)
+            try:
+                self._apply_bacnet(live)
+            except SetupError:
+                self._serve_modbus_or_report()  # as it was
+                raise
             # The simulator follows the site's local time; the site's name needs no restart.
             if (live.meter, live.site.timezone) != (self.config.meter, self.config.site.timezone):
                 try:
                     self._restart_acquisition(live)
                 except SourceError:
                     self._serve_modbus_or_report()
+                    self._serve_bacnet_or_report()
                     raise
             self.config = live
             self._publish_mqtt_or_report()
@@ -576,7 +594,43 @@ class Service:
             else:
                 states.append(GatewayState(name, enabled, not enabled, "off"))
         states.append(self._mqtt_state())
+        states.append(self._bacnet_state())
         return states
+
+    def _bacnet_state(self) -> GatewayState:
+        enabled = self.config.bacnet.enabled
+        if self._bacnet_error is not None:
+            return GatewayState(BACNET, enabled, False, self._bacnet_error)
+        parts = self.bacnet.health()
+        if not enabled or not parts:
+            return GatewayState(BACNET, enabled, not enabled, "off")
+        detail = "; ".join(p.detail for p in parts)
+        return GatewayState(BACNET, True, all(p.healthy for p in parts), detail)
+
+    def _apply_bacnet(self, config: Config) -> None:
+        """Serve BACnet as ``config`` says; BacnetSetupError, keeping what ran, if it cannot."""
+        identity = BacnetIdentity(__version__, device_serial())
+        self.bacnet.apply(config.bacnet, list(config.meter.load_names()), identity)
+        self._bacnet_error = None
+
+    def _serve_bacnet_or_report(self) -> None:
+        """Serve BACnet as the running configuration says; a setting that keeps it from
+        running is reported (health and diagnostics), the rest runs on."""
+        try:
+            self._apply_bacnet(self.config)
+        except SetupError as exc:
+            log.error("bacnet: %s: %s", exc.key, exc)
+            self._bacnet_error = f"{exc.key}: {exc}"
+
+    def _load_healthy(self, load: str) -> bool:
+        """Whether ``load``'s source delivers readings (for the BACnet reliability)."""
+        measured = self._by_load.get(load)
+        return measured is not None and measured.acquisition.healthy()
+
+    def _io_contacts(self) -> tuple[bool, bool]:
+        """The digital input's contact and whether the output is on (for BACnet)."""
+        # output_on() is the switched state at once, before the next tick sets the contact.
+        return self.controller.state().input_closed, self.controller.output_on()
 
     def _mqtt_state(self) -> GatewayState:
         enabled = self.config.mqtt.enabled

@@ -31,6 +31,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from emsbox.control.config import AlarmsConfig, IoConfig, TariffsConfig
 from emsbox.control.inputs import InputFunction
+from emsbox.gateways.bacnet.config import BacnetConfig
 from emsbox.gateways.email.config import EmailConfig
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.mqtt.config import MqttConfig
@@ -101,6 +102,7 @@ class Config(BaseModel):
     web: WebConfig = Field(default_factory=WebConfig, description="The web server.")
     modbus: ModbusConfig = Field(default_factory=ModbusConfig, description="The Modbus gateway.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The MQTT gateway.")
+    bacnet: BacnetConfig = Field(default_factory=BacnetConfig, description="The BACnet/IP gateway.")
     io: IoConfig = Field(default_factory=IoConfig, description="The digital input and output.")
     tariffs: TariffsConfig = Field(
         default_factory=TariffsConfig, description="Tariffs by calendar."

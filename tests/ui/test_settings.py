@@ -78,6 +78,10 @@ def test_every_section_has_a_field_for_every_setting(page, ready):
     seen: set[str] = set()
     for section in SECTIONS:
         open_section(page, ready, section)
+        # A list that is empty by default gets an item, so that its items' fields show.
+        for path in page.eval_on_selector_all("[data-list]", "els => els.map(e => e.dataset.list)"):
+            if not page.locator(f"[id^='{path}[0]']").count():
+                page.click(f"[data-list='{path}']")
         ids = page.eval_on_selector_all(INPUTS, "els => els.map(e => e.id)")
         assert all(ids), f"an input without id in {section}"
         assert len(ids) == len(set(ids)), f"duplicate ids in {section}"

@@ -87,6 +87,18 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     expect(page.locator("#modbus\\.tcp_port")).to_be_hidden()
     page.check("#modbus\\.tcp_enabled")
     page.fill("#modbus\\.tcp_port", "0")
+    # BACnet/IP on any free UDP port; an instance out of range is refused next to its field.
+    expect(page.locator("#bacnet\\.enabled")).not_to_be_checked()
+    expect(page.locator("#bacnet-details")).to_be_hidden()
+    page.check("#bacnet\\.enabled")
+    expect(page.locator("#bacnet\\.port")).to_have_value("47808")
+    expect(page.locator("#bacnet\\.device_instance")).to_have_value("")
+    page.fill("#bacnet\\.port", "0")
+    page.fill("#bacnet\\.device_instance", "4194303")
+    page.click("button[type=submit]")
+    expect(page.locator("#bacnet\\.device_instance-error")).to_contain_text("4194302")
+    expect(page.locator(".step")).to_have_text("Step 6 of 7")
+    page.fill("#bacnet\\.device_instance", "4194302")
     page.click("button[type=submit]")
 
     # Step 7: the summary, then finish.
@@ -96,6 +108,7 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
     expect(page.locator("dl.summary")).to_contain_text("Europe/Rome")
     expect(page.locator("dl.summary")).to_contain_text("15 min")
     expect(page.locator("dl.summary")).to_contain_text("on, port 0")
+    expect(page.locator("dl.summary")).to_contain_text("on, UDP port 0, device instance 4194302")
     page.click("button[type=submit]")
 
     # A live dashboard of the new site, with the new load (applied without a restart).
@@ -115,8 +128,14 @@ def test_first_start_wizard_creates_the_admin_and_ends_on_a_live_dashboard(page,
 
     setup = page.request.get(f"{served.url}api/v1/setup").json()
     assert setup["needed"] is False and setup["site_name"] == "Rooftop plant"
-    modbus = page.request.get(f"{served.url}api/v1/system").json()["gateways"][0]
+    gateways = page.request.get(f"{served.url}api/v1/system").json()["gateways"]
+    modbus = gateways[0]
     assert modbus["name"] == "Modbus TCP" and modbus["enabled"] and modbus["healthy"], modbus
+    (bacnet,) = [g for g in gateways if g["name"] == "BACnet/IP"]
+    assert bacnet["enabled"] and bacnet["healthy"], bacnet
+    assert "device 4194302" in bacnet["detail"], bacnet
+    config = page.request.get(f"{served.url}api/v1/config").json()["bacnet"]
+    assert (config["enabled"], config["port"], config["device_instance"]) == (True, 0, 4194302)
 
 
 def test_the_wizard_cannot_run_again_and_a_new_visitor_gets_the_login(page, served):

@@ -143,3 +143,50 @@ def test_the_setup_turns_the_modbus_server_on_or_says_why_it_cannot(fresh):
     with socket.create_connection(("127.0.0.1", service.modbus.address[1]), timeout=5) as sock:
         sock.sendall(b"\x00\x01\x00\x00\x00\x06\x01\x03\x9c\x40\x00\x02")  # 2 registers at 40000
         assert sock.recv(64) == b"\x00\x01\x00\x00\x00\x07\x01\x03\x04SunS"
+
+
+def test_the_setup_turns_the_bacnet_device_on_with_its_instance(fresh):
+    service, client = fresh
+    state = client.get("/api/v1/setup").json()
+    assert state["defaults"]["bacnet"] == {"enabled": False, "port": 47808, "device_instance": None}
+    r = client.post(
+        "/api/v1/setup/check",
+        json={"bacnet": {"enabled": True, "device_instance": 4194303, "device_name": "x"}},
+    )
+    errors = r.json()["errors"]
+    assert errors == {"bacnet.device_name": "not a setting of the setup"}
+    r = client.post(
+        "/api/v1/setup/check", json={"bacnet": {"enabled": True, "device_instance": 4194303}}
+    )
+    assert set(r.json()["errors"]) == {"bacnet.device_instance"}
+    assert "4194302" in r.json()["errors"]["bacnet.device_instance"]
+    r = client.post("/api/v1/setup/check", json={"bacnet": {"port": 65536}})
+    assert set(r.json()["errors"]) == {"bacnet.port"}
+    # The final request is checked as well: nothing is saved.
+    r = client.post("/api/v1/setup", json={**ANSWERS, "bacnet": {"device_instance": -1}})
+    assert r.status_code == 422 and set(r.json()["errors"]) == {"bacnet.device_instance"}
+    assert not service.accounts.has_admin() and service.bacnet.address is None
+
+    answers = {"enabled": True, "port": 0, "device_instance": 1234}
+    r = client.post("/api/v1/setup", json={**ANSWERS, "bacnet": answers})
+    assert r.status_code == 201, r.text
+    saved = service.saved_config.bacnet
+    assert (saved.enabled, saved.port, saved.device_instance) == (True, 0, 1234)
+    assert service.bacnet.address is not None and service.bacnet.device_instance == 1234
+    # A Who-Is (BVLC original-unicast, NPDU, unconfirmed Who-Is) gets the device's I-Am.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(b"\x81\x0a\x00\x08\x01\x00\x10\x08", ("127.0.0.1", service.bacnet.address[1]))
+        answer = sock.recv(1500)
+    assert answer[answer.index(b"\x10\x00\xc4") + 3 :][:4] == ((8 << 22) | 1234).to_bytes(4, "big")
+    gateway = {g["name"]: g for g in client.get("/api/v1/system").json()["gateways"]}["BACnet/IP"]
+    assert gateway["enabled"] and gateway["healthy"], gateway
+
+
+def test_an_instance_left_empty_is_derived_from_the_serial_number(fresh):
+    service, client = fresh
+    bacnet = {"enabled": True, "port": 0, "device_instance": None}
+    r = client.post("/api/v1/setup", json={**ANSWERS, "bacnet": bacnet})
+    assert r.status_code == 201, r.text
+    assert service.saved_config.bacnet.device_instance is None
+    assert service.bacnet.device_instance is not None

@@ -2,8 +2,8 @@
 
 The web app's wizard checks each step here (``POST /setup/check``) and completes the setup
 in one request (``POST /setup``): the admin account, the site, the main meter, the extension
-loads, the logging interval and the protocol servers (Modbus TCP, MQTT). Field names are
-configuration key paths (``site.timezone``, ``meter.loads[1].ct_primary_a``) plus
+loads, the logging interval and the protocol servers (Modbus TCP, MQTT, BACnet/IP). Field
+names are configuration key paths (``site.timezone``, ``meter.loads[1].ct_primary_a``) plus
 ``admin.name`` and ``admin.password``, so that every problem can be shown next to its field.
 """
 
@@ -41,6 +41,7 @@ LOAD_KEYS = frozenset({"name", "wiring", "module", "ct_primary_a", "ct_secondary
 SITE_KEYS = frozenset({"name", "timezone", "language"})
 MODBUS_KEYS = frozenset({"tcp_enabled", "tcp_port"})
 MQTT_KEYS = frozenset({"enabled", "host", "port", "tls", "username", "password", "discovery"})
+BACNET_KEYS = frozenset({"enabled", "port", "device_instance"})
 DONE = "the first-start setup is done; log in instead"
 # One setup at a time: two browsers racing must not both create the first admin.
 _completing = threading.Lock()
@@ -83,6 +84,7 @@ class SetupIn(BaseModel):
     store: StoreIn | None = None
     modbus: dict[str, Any] | None = None
     mqtt: dict[str, Any] | None = None
+    bacnet: dict[str, Any] | None = None
 
 
 class Choice(BaseModel):
@@ -149,6 +151,9 @@ def _build(body: SetupIn, base: Config) -> tuple[Config | None, dict[str, str]]:
         # The defaults show a stored password as the redaction mark: it keeps that password.
         answers = restore_secrets({"mqtt": body.mqtt}, base)["mqtt"]
         data["mqtt"] = {**data["mqtt"], **answers}
+    if body.bacnet is not None:
+        errors |= _unknown_keys("bacnet", body.bacnet, BACNET_KEYS)
+        data["bacnet"] = {**data["bacnet"], **body.bacnet}
     if errors:
         return None, errors
     try:
@@ -208,6 +213,8 @@ async def state(service: ServiceDep) -> SetupState:
             "modbus": {k: v for k, v in defaults["modbus"].items() if k in MODBUS_KEYS},
             # Open to anyone: a password stored before the setup is not shown.
             "mqtt": {k: v for k, v in shown["mqtt"].items() if k in MQTT_KEYS},
+            # An instance derived from the serial number is null (the file leaves it out).
+            "bacnet": config.bacnet.model_dump(include=set(BACNET_KEYS)),
         },
         choices=_choices(config),
     )

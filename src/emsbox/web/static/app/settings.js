@@ -10,7 +10,7 @@ import { all as allVariables } from "./variables.js";
 // Sections only an admin may change (ADMIN_SECTIONS in web/api/config_routes.py).
 const ADMIN_SECTIONS = ["web"];
 // Sections the running service applies at once (LIVE_SECTIONS in app.py); the others at the next start.
-const LIVE_SECTIONS = ["site", "meter", "modbus", "mqtt", "io", "tariffs", "alarms", "email"];
+const LIVE_SECTIONS = ["site", "meter", "modbus", "mqtt", "bacnet", "io", "tariffs", "alarms", "email"];
 // How the server shows a secret it keeps to itself (config.REDACTED).
 const REDACTED = "********";
 // Settings that name a certificate file, which can be sent to the device from beside them

@@ -1,5 +1,5 @@
 // The first-start wizard: admin account, site, main meter, extension loads, logging interval,
-// protocols (Modbus TCP, MQTT).
+// protocols (Modbus TCP, MQTT, BACnet/IP).
 // Each step is checked by the device (POST /setup/check) before the next one opens; problems
 // are shown next to their field. Field ids are the configuration's key paths.
 
@@ -26,6 +26,7 @@ export function showWizard(root, setup, done) {
     store: { ...defaults.store },
     modbus: { ...defaults.modbus },
     mqtt: { ...defaults.mqtt },
+    bacnet: { ...defaults.bacnet },
   };
   const steps = [accountStep, siteStep, meterStep, loadsStep, loggingStep, protocolsStep, reviewStep];
   let index = 0;
@@ -42,6 +43,7 @@ export function showWizard(root, setup, done) {
     if (upTo >= 5) {
       out.modbus = answers.modbus;
       out.mqtt = answers.mqtt;
+      out.bacnet = answers.bacnet;
     }
     return out;
   }
@@ -329,6 +331,7 @@ export function showWizard(root, setup, done) {
       ),
       port,
       mqttPart(),
+      bacnetPart(),
     ];
   }
 
@@ -394,6 +397,48 @@ export function showWizard(root, setup, done) {
     ];
   }
 
+  // BACnet/IP: off by default; turned on, its UDP port and the device instance (empty: derived
+  // from the serial number).
+  function bacnetPart() {
+    const bacnet = answers.bacnet;
+    const details = h(
+      "div",
+      { class: "protocol-details", id: "bacnet-details" },
+      field(
+        "bacnet.port",
+        t("wizard.bacnet.port"),
+        number(bacnet.port, (v) => (bacnet.port = v)),
+        t("wizard.bacnet.port_hint"),
+      ),
+      field(
+        "bacnet.device_instance",
+        t("wizard.bacnet.device_instance"),
+        // Empty: derived from the serial number; what is not a whole number goes to the device
+        // as typed, which says why it is refused.
+        input(
+          bacnet.device_instance,
+          (v) => (bacnet.device_instance = v.trim() === "" ? null : /^\d+$/.test(v.trim()) ? Number(v) : v),
+          { inputmode: "numeric", autocomplete: "off" },
+        ),
+        t("wizard.bacnet.device_instance_hint"),
+      ),
+    );
+    details.hidden = !bacnet.enabled && !Object.keys(errors).some((id) => id.startsWith("bacnet."));
+    return [
+      check(
+        "bacnet.enabled",
+        t("wizard.protocols.bacnet"),
+        bacnet.enabled,
+        (on) => {
+          bacnet.enabled = on;
+          details.hidden = !on;
+        },
+        t("wizard.protocols.bacnet_hint"),
+      ),
+      details,
+    ];
+  }
+
   function reviewStep() {
     const main = answers.meter.main;
     const loads = [`${main.name} (${main.wiring})`].concat(
@@ -419,6 +464,7 @@ export function showWizard(root, setup, done) {
             : t("wizard.review.off"),
         ),
         row(t("wizard.protocols.mqtt"), mqttSummary()),
+        row(t("wizard.protocols.bacnet"), bacnetSummary()),
       ),
     ];
   }
@@ -430,6 +476,14 @@ export function showWizard(root, setup, done) {
     const parts = [mqtt.tls ? t("wizard.review.mqtt_tls", params) : t("wizard.review.mqtt_plain", params)];
     if (mqtt.discovery) parts.push(t("wizard.review.mqtt_discovery"));
     return parts.join(", ");
+  }
+
+  function bacnetSummary() {
+    const bacnet = answers.bacnet;
+    if (!bacnet.enabled) return t("wizard.review.off");
+    return bacnet.device_instance == null
+      ? t("wizard.review.bacnet_serial", { port: bacnet.port })
+      : t("wizard.review.bacnet", { port: bacnet.port, instance: bacnet.device_instance });
   }
 
   const message = h("p", { class: "form-error", role: "alert" });
@@ -515,7 +569,7 @@ export function showWizard(root, setup, done) {
     if (has("meter.main") || keys.includes("meter")) return 2;
     if (has("meter.loads")) return 3;
     if (has("store.")) return 4;
-    if (has("modbus.") || has("mqtt")) return 5;
+    if (has("modbus.") || has("mqtt") || has("bacnet")) return 5;
     return steps.length - 1;
   }
 
