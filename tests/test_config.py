@@ -187,3 +187,11 @@ def test_configuration_doc_lists_every_setting():
     assert text.endswith(configuration_tables()), (
         "run: python -m emsbox.config_doc docs/configuration.md"
     )
+
+
+@pytest.mark.parametrize("name", ["Plant\nroom", "Plant\rroom", "Tab\there", "Bell\x07"])
+def test_a_site_name_is_one_line_of_text(name):
+    with pytest.raises(ConfigError) as caught:
+        validate({"site": {"name": name}})
+    assert any(p.startswith("site.name: ") for p in caught.value.problems), caught.value.problems
+    assert validate({"site": {"name": "Stabilimento Nord – Cabina 2"}}).site.name.endswith("2")

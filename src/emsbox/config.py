@@ -75,6 +75,14 @@ class SiteConfig(BaseModel):
         "login page: en (English) or it (Italiano).",
     )
 
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        """One line of text: it heads pages, reports and e-mail subjects."""
+        if any(not c.isprintable() for c in value):
+            raise ValueError("the name must be one line of text, without control characters")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -167,3 +167,24 @@ def test_alarm_rules_are_checked():
     doubled = {"name": "A", "variable": "p_sys", "condition": "above", "high": 1.0}
     with pytest.raises(ConfigError, match="unique"):
         validate({"alarms": {"rules": [doubled, doubled]}})
+
+
+def test_the_history_keeps_a_latched_alarm_however_busy_the_others_are(tmp_path, monkeypatch):
+    from emsbox.control import alarm_log
+    from emsbox.control.alarm_log import AlarmLog
+
+    monkeypatch.setattr(alarm_log, "KEEP_EVENTS", 50)
+    history = AlarmLog(tmp_path / "alarms.sqlite3")
+    try:
+        history.add(1.0, "Latched", "raised", 5.0, None)
+        history.add(2.0, "Seen", "raised", 5.0, None)
+        history.add(3.0, "Seen", "acknowledged", None, "session:ann")
+        for i in range(500):  # a flapping alarm fills the history
+            history.add(10.0 + i, "Flapping", "raised" if i % 2 == 0 else "cleared", 1.0, None)
+        assert len(history.events(1000)) < 200  # trimmed
+        states = history.last_states()
+        assert states["Latched"] == (True, False)  # still raised, still to acknowledge
+        assert states["Seen"] == (True, True)  # raised and acknowledged
+        assert states["Flapping"] == (False, False)
+    finally:
+        history.close()

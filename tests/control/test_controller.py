@@ -4,6 +4,7 @@ the command queue, the remote and pulse outputs, and the pulse count across a re
 from __future__ import annotations
 
 import math
+import threading
 import time
 from concurrent.futures import Future
 
@@ -12,6 +13,7 @@ import pytest
 from emsbox.bus import Bus, Reading
 from emsbox.control.config import IoConfig
 from emsbox.control.controller import ControlError, Controller
+from emsbox.control.io import SimulatedIO
 from emsbox.samples import Wiring
 
 
@@ -130,3 +132,39 @@ def test_a_changed_constant_starts_the_count_afresh(tmp_path):
     time.sleep(0.2)
     assert c.state().pulses == 0
     c.stop()
+
+
+def test_a_loop_stuck_in_a_tick_ends_after_it_and_never_runs_beside_the_new_one(tmp_path):
+    from emsbox.control import controller as controller_module
+
+    release = threading.Event()
+    ticks: list[str] = []
+
+    class SlowIO(SimulatedIO):
+        """The first read hangs until released, like a backend stuck in a driver."""
+
+        def read_input(self) -> bool:
+            ticks.append(threading.current_thread().name)
+            if len(ticks) == 1:
+                release.wait(10)
+            return False
+
+    c = Controller(Bus(), Commands(), tmp_path)
+    c._io = SlowIO()
+    old_waits = (controller_module.STOP_WAIT_S, controller_module.STOP_LONG_WAIT_S)
+    controller_module.STOP_WAIT_S = controller_module.STOP_LONG_WAIT_S = 0.1
+    try:
+        c.apply(IoConfig(), "main")
+        deadline = time.monotonic() + 5
+        while not ticks:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        c.apply(IoConfig(input_debounce_s=0.2), "main")  # stop() gives up waiting
+        release.set()
+        time.sleep(0.3)
+        alive = [t for t in threading.enumerate() if t.name == "controller"]
+        assert len(alive) == 1  # the stuck loop ended after its tick
+    finally:
+        controller_module.STOP_WAIT_S, controller_module.STOP_LONG_WAIT_S = old_waits
+        release.set()
+        c.close()

@@ -167,3 +167,26 @@ def test_built_in_alarms_switch_the_alarm_output_only_when_asked(fast, tmp_path,
             assert not c.state().output_on
     finally:
         c.close()
+
+
+def test_checks_that_fail_leave_their_alarms_as_they_were(fast, tmp_path):
+    failing = []
+
+    def checks() -> list[SystemCondition]:
+        if failing:
+            raise OSError("statvfs failed")
+        return [SystemCondition(SOURCE, True, "timeout", load="main")]
+
+    notices = []
+    c = Controller(Bus(), no_commands, tmp_path)
+    c.alarm_watch.system_checks = checks
+    c.alarm_watch.on_alarm = notices.append
+    c.apply(IoConfig(), "main")
+    try:
+        until(lambda: any(a.name == SOURCE and a.active for a in c.alarms()))
+        failing.append(True)
+        time.sleep(0.3)  # several failed checks
+        assert status(c, SOURCE).active
+        assert [(n.name, n.event) for n in notices] == [(SOURCE, "raised")]
+    finally:
+        c.close()

@@ -226,11 +226,17 @@ class RawClient:
 
 
 def strip(data: bytes) -> bytes:
-    """The APDU of a BVLC + NPDU message without routing information."""
+    """The APDU of a BVLC + NPDU message without routing information; checks the NPDU's
+    data_expecting_reply bit (6.2.2): set for confirmed requests and for the segments of a
+    segmented ComplexACK, clear for everything else."""
     assert data[0] == 0x81 and data[1] in (0x0A, 0x0B), data.hex()
     control = data[5]
     assert not control & 0x28, "routed answer"
-    return data[6:]
+    apdu = data[6:]
+    kind = apdu[0] >> 4
+    expecting = kind == 0 or (kind == 3 and bool(apdu[0] & 0x08))
+    assert bool(control & 0x04) == expecting, f"data_expecting_reply wrong: {data.hex()}"
+    return apdu
 
 
 # -- the bacpypes3 client process -------------------------------------------------------------

@@ -397,3 +397,198 @@ def test_health_fails_on_a_failed_attempt_or_a_long_wait():
     assert not status(False, 3600.0).healthy  # e.g. a recipient that keeps refusing for now
     assert "last error: connection refused" in status(True, 1.0).detail
     assert "last error" not in status(False, 1.0).detail
+
+
+# -- robustness -------------------------------------------------------------------------------
+
+
+def test_a_host_name_that_cannot_be_looked_up_is_a_failed_attempt_and_sending_goes_on(
+    notifier, server, caplog
+):
+    caplog.set_level(logging.DEBUG, "emsbox.gateways.email")
+    # The settings refuse such a host; one saved before that check must not stop the sender.
+    bad = settings(server.port).model_copy(update={"host": "mail..example.com"})
+    notifier.apply(bad, "Plant", ROME)
+    with pytest.raises(EmailError, match="host name cannot be looked up") as refused:
+        notifier.send_test()
+    assert "\n" not in str(refused.value)
+    notifier.notify(notice())
+    status = wait_status(notifier, lambda s: s.failing and s.waiting == 1)
+    assert "host name cannot be looked up" in (status.last_error or "") and not status.healthy
+
+    def attempts() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("e-mail not sent")]
+
+    deadline = time.monotonic() + 20.0
+    while len(attempts()) < 3:
+        assert time.monotonic() < deadline, len(attempts())
+        time.sleep(0.02)
+    # Said once, however often it is tried again.
+    assert [r.levelno for r in attempts()].count(logging.WARNING) == 1
+
+    notifier.apply(settings(server.port), "Plant", ROME)  # the host fixed: the same sender
+    (mail,) = server.wait_for(1)
+    assert "Overvoltage" in mail.message["Subject"]
+    assert wait_status(notifier, lambda s: s.sent == 1 and s.waiting == 0).healthy
+
+
+def test_every_recipient_refused_for_good_is_unhealthy_until_a_message_goes(notifier):
+    server = MailServer(refuse={OPS: "550 5.1.1 no such user"}).start()
+    try:
+        notifier.apply(settings(server.port), "Plant", ROME)
+        notifier.notify(notice())
+        status = wait_status(notifier, lambda s: s.refused == 1)
+        assert status.waiting == 0 and status.failing and not status.healthy
+        assert "refused by the server" in (status.last_error or "")
+        assert "550 5.1.1 no such user" in status.detail
+        server.refuse(OPS, None)  # the mailbox is back
+        notifier.notify(notice(name="Next"))
+        (mail,) = server.wait_for(1)
+        assert "Next" in mail.message["Subject"]
+        status = wait_status(notifier, lambda s: s.sent == 1)
+        assert status.healthy and not status.failing and status.refused == 1
+    finally:
+        server.stop()
+
+
+def test_a_policy_refusal_is_retried_like_an_outage(notifier):
+    server = MailServer(refuse={OPS: "550 5.7.1 Relaying denied"}).start()
+    try:
+        notifier.apply(settings(server.port), "Plant", ROME)
+        notifier.notify(notice())
+        status = wait_status(notifier, lambda s: s.failing and s.waiting == 1)
+        assert "550 5.7.1 Relaying denied" in (status.last_error or "")
+        assert status.refused == 0 and not status.healthy
+        server.refuse(OPS, None)  # e.g. the sign-in was added
+        (mail,) = server.wait_for(1)
+        assert "Overvoltage" in mail.message["Subject"]
+        assert wait_status(notifier, lambda s: s.waiting == 0 and s.sent == 1).healthy
+    finally:
+        server.stop()
+
+
+def test_a_full_spool_drops_the_oldest_and_the_newest_arrive(notifier, data_dir, monkeypatch):
+    port = free_port()
+    notifier.apply(settings(port, max_waiting=10), "Plant", ROME)
+    for i in range(15):
+        notifier.notify(notice(name=f"Alarm {i:02d}"))
+    status = wait_status(notifier, lambda s: s.dropped == 5)
+    assert status.waiting == 10 and "5 dropped (spool full)" in status.detail
+    assert len(list((data_dir / SPOOL_DIR).glob("*.json"))) == 10
+
+    # The status comes from memory: the directory is not listed for it.
+    def no_listing() -> list[Path]:
+        raise AssertionError("the spool listed")
+
+    monkeypatch.setattr(notifier._spool, "names", no_listing)
+    assert notifier.status().waiting == 10
+    monkeypatch.undo()
+
+    server = MailServer(port).start()
+    try:
+        mails = server.wait_for(10)
+        subjects = [m.message["Subject"] for m in mails]
+        assert subjects == [f"Alarm raised: Alarm {i:02d} (Plant)" for i in range(5, 15)]
+        status = wait_status(notifier, lambda s: s.waiting == 0 and s.sent == 10)
+        assert status.oldest_waiting_s is None
+    finally:
+        server.stop()
+
+
+def test_a_flapping_alarm_is_folded_into_one_later_message(data_dir, server):
+    first = EmailNotifier(data_dir, retry_min_s=0.05, retry_max_s=0.2)
+    every = ["raised", "cleared", "acknowledged"]
+    try:
+        first.apply(settings(server.port, events=every), "Plant", ROME)
+        for i in range(100):
+            first.notify(notice("raised" if i % 2 == 0 else "cleared", time_s=1_800_000_000 + i))
+        first.notify(notice("acknowledged", by="anna"))  # never held back
+        first.notify(notice(name="Another alarm"))  # not this alarm's window
+        wait_status(first, lambda s: s.folded == 98 and s.sent == 3)
+        subjects = sorted(m.message["Subject"] for m in server.received)
+        assert subjects == [
+            "Alarm acknowledged: Overvoltage (Plant)",
+            "Alarm raised: Another alarm (Plant)",
+            "Alarm raised: Overvoltage (Plant)",
+        ]
+    finally:
+        first.stop()  # the held event goes to the spool
+    assert len(list((data_dir / SPOOL_DIR).glob("*.json"))) == 1
+    second = EmailNotifier(data_dir, retry_min_s=0.05, retry_max_s=0.2)
+    try:
+        second.apply(settings(server.port), "Plant", ROME)
+        mail = server.wait_for(4)[3]
+        assert mail.message["Subject"] == "Alarm cleared: Overvoltage (Plant)"
+        assert "98 earlier events since" in mail.body()
+        assert "(49 cleared, 49 raised)" in mail.body()
+    finally:
+        second.stop()
+
+
+def test_the_latest_event_of_a_flapping_alarm_arrives_when_the_wait_is_over(data_dir, server):
+    notifier = EmailNotifier(data_dir, retry_min_s=0.05, retry_max_s=0.2, coalesce_s=0.2)
+    try:
+        notifier.apply(settings(server.port), "Plant", ROME)
+        notifier.notify(notice("raised"))
+        notifier.notify(notice("cleared"))
+        mails = server.wait_for(2)
+        assert mails[-1].message["Subject"] == "Alarm cleared: Overvoltage (Plant)"
+        wait_status(notifier, lambda s: s.sent == 2 and s.waiting == 0)
+    finally:
+        notifier.stop()
+
+
+def test_control_characters_of_the_site_and_alarm_names_become_spaces(notifier, server):
+    notifier.apply(settings(server.port), "Plant 1\r\nBcc: intruder@example.com", ROME)
+    notifier.notify(notice(name="Over\nvoltage", detail="line one\nline two"))
+    (mail,) = server.wait_for(1)
+    assert mail.message["Subject"] == (
+        "Alarm raised: Over voltage (Plant 1  Bcc: intruder@example.com)"
+    )
+    assert mail.message["Bcc"] is None and mail.recipients == [OPS]
+    assert notifier.send_test() == [OPS]
+
+
+def test_a_thread_that_did_not_stop_is_never_joined_by_a_second(notifier, server, monkeypatch):
+    import threading
+
+    from emsbox.gateways.email import sender
+
+    def email_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "email" and t.is_alive()]
+
+    before = len(email_threads())
+    notifier.apply(settings(server.port), "Plant", ROME)
+    gate = threading.Event()
+    loop = notifier._loop
+    assert loop is not None
+    loop.call_soon_threadsafe(gate.wait)  # the sending thread is busy and cannot stop
+    monkeypatch.setattr(sender, "STOP_WAIT_S", 0.05)
+    notifier.stop()
+    assert len(email_threads()) == before + 1
+    with pytest.raises(SetupError, match="has not stopped yet"):
+        notifier.apply(settings(server.port), "Plant", ROME)
+    assert len(email_threads()) == before + 1
+    gate.set()
+    monkeypatch.setattr(sender, "STOP_WAIT_S", 20.0)
+    notifier.apply(settings(server.port), "Plant", ROME)
+    assert len(email_threads()) == before + 1
+    notifier.notify(notice())
+    server.wait_for(1)
+    wait_status(notifier, lambda s: s.sent == 1 and s.waiting == 0)
+    assert len(server.received) == 1
+
+
+def test_the_test_message_gives_up_after_its_overall_limit(notifier, monkeypatch):
+    import socket
+
+    from emsbox.gateways.email import sender
+
+    # A server that takes the connection and never says a word.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        monkeypatch.setattr(sender, "TEST_LIMIT_S", 0.2)
+        notifier.apply(settings(silent.getsockname()[1], timeout_s=60.0), "Plant", ROME)
+        with pytest.raises(EmailError, match=r"no answer within 0\.2 s"):
+            notifier.send_test()

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from emsbox.config import ConfigError, validate
 from emsbox.gateways.email.config import AlarmEventKind, EmailConfig, SmtpSecurity
 from emsbox.gateways.email.message import (
+    Folded,
     Letterhead,
     alarm_message,
     format_value,
@@ -95,6 +96,56 @@ def test_the_password_is_a_secret():
     assert config.password.get_secret_value() == "hunter2 long"
 
 
+@pytest.mark.parametrize(
+    "host", ["smtp.example.com", "smtp.example.com.", "caffè.it", "127.0.0.1", "::1", "mail_1"]
+)
+def test_host_names_and_addresses_are_taken(host):
+    assert EmailConfig(host=f" {host} ").host == host
+
+
+def test_an_ipv6_address_in_brackets_is_taken_without_them():
+    assert EmailConfig(host="[2001:db8::25]").host == "2001:db8::25"
+
+
+@pytest.mark.parametrize(
+    "host", ["smtp..example.com", ".example.com", "a" * 64 + ".com", "smtp.example.com:25", "a/b"]
+)
+def test_a_host_that_cannot_be_looked_up_is_refused(host):
+    with pytest.raises(ValidationError, match="host name"):
+        EmailConfig(host=host)
+
+
+@pytest.mark.parametrize("prefix", ["[x]\nX-Evil: 1", "[x]\r", "a\tb", "a\u2028b"])
+def test_the_subject_prefix_is_one_line(prefix):
+    with pytest.raises(ValidationError, match="no line breaks"):
+        EmailConfig(subject_prefix=prefix)
+
+
+def test_a_sign_in_in_clear_is_refused_but_on_this_device():
+    base = {
+        "enabled": True,
+        "host": "smtp.example.com",
+        "sender": "a@example.com",
+        "recipients": ["b@example.com"],
+        "username": "meter",
+        "security": "none",
+    }
+    with pytest.raises(ConfigError) as refused:
+        validate({"email": base})
+    assert refused.value.problems == ["email.security: sign-in needs starttls or tls"]
+    for security in ("starttls", "tls"):
+        validate({"email": base | {"security": security}})
+    for host in ("127.0.0.1", "localhost", "::1"):
+        validate({"email": base | {"host": host}})
+    validate({"email": base | {"username": ""}})
+
+
+def test_the_spool_holds_1000_messages_unless_told():
+    assert EmailConfig().max_waiting == 1000
+    with pytest.raises(ValidationError):
+        EmailConfig(max_waiting=5)
+
+
 # -- messages ------------------------------------------------------------------------------
 
 
@@ -149,3 +200,21 @@ def test_the_test_message_names_the_site_and_the_recipients():
     body = message.get_content()
     assert "2026-07-01 12:00:00 CEST" in body
     assert "ops@example.com, boss@example.com" in body
+
+
+def test_line_breaks_of_the_site_alarm_and_prefix_become_spaces_in_the_subject():
+    head = Letterhead("ems@example.com", ("ops@example.com",), "Plant\r\nBcc: x@y.it", ROME, "[a]")
+    message = alarm_message(notice(name="Over\u2028voltage"), head)
+    assert message["Subject"] == "[a] Alarm raised: Over voltage (Plant  Bcc: x@y.it)"
+    assert message["Bcc"] is None
+    assert trial_message(head, SUMMER_S)["Subject"] == "[a] Test message (Plant  Bcc: x@y.it)"
+
+
+def test_a_message_standing_for_earlier_events_says_how_many():
+    folded = Folded({"raised": 3, "cleared": 2}, SUMMER_S)
+    body = alarm_message(notice(event="cleared"), HEAD, folded).get_content()
+    assert (
+        "This alarm changed often: 5 earlier events since 2026-07-01 12:00:00 CEST "
+        "(2 cleared, 3 raised) were not sent one by one; this message is the latest."
+    ) in " ".join(body.split())
+    assert "changed often" not in alarm_message(notice(), HEAD).get_content()

@@ -173,3 +173,14 @@ def test_nothing_listening_is_reported_and_close_does_not_wait_for_the_retries()
         started = time.monotonic()
         backend.close()
         assert time.monotonic() - started < 5.0
+
+
+def test_a_host_name_no_lookup_takes_is_reported_and_the_thread_polls_on():
+    backend = RemoteIO("io..module.example", 502, poll_interval_s=0.02, retry_max_s=0.05)
+    try:
+        until(lambda: not backend.healthy)
+        assert "is not a host name that can be looked up" in backend.health()
+        time.sleep(0.2)
+        assert backend._thread.is_alive()  # still trying, and saying why
+    finally:
+        backend.close()

@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from concurrent.futures import Future
 
 import pytest
@@ -337,5 +338,46 @@ def test_a_write_and_the_reads_behind_it_are_answered_in_order():
             assert recv_frame(sock) == (1, 1, write)
             assert recv_frame(sock) == (2, 1, b"\x03\x04SunS")
         assert asked == [("main", "reset", None)]
+    finally:
+        gateway.stop()
+
+
+def test_an_output_write_during_a_settings_change_holds_up_neither():
+    class SlowOutput:
+        """The controller's output, slow to switch: the write is still on the loop when the
+        settings change."""
+
+        on = False
+
+        def output_on(self) -> bool:
+            return self.on
+
+        def set_output(self, on: bool, requested_by: str) -> None:
+            time.sleep(0.3)
+            self.on = on
+
+    def commander(load, action, tariff, who):
+        done = Future()
+        done.set_result({})
+        return done
+
+    bus = Bus()
+    bus.publish(reading())
+    gateway = ModbusGateway(bus, commander, output=SlowOutput())
+    config = ModbusConfig(
+        tcp_enabled=True, bind_address="127.0.0.1", tcp_port=0, writes_enabled=True
+    )
+    try:
+        gateway.apply(config, [MAIN], IDENTITY)
+        with connect(gateway) as sock:
+            write = struct.pack(">BHH", 6, 39002, 1)
+            sock.sendall(request(1, 1, write))
+            time.sleep(0.1)  # the loop is inside set_output now
+            # A changed setting that keeps the port: the server is replaced on the loop.
+            gateway.apply(config.model_copy(update={"idle_timeout_s": 61.0}), [MAIN], IDENTITY)
+            assert recv_frame(sock) == (1, 1, write)
+        with connect(gateway) as sock:
+            sock.sendall(request(2, 1, read_pdu(3, 39002, 1)))
+            assert recv_frame(sock) == (2, 1, b"\x03\x02\x00\x01")
     finally:
         gateway.stop()

@@ -2,8 +2,9 @@
 e-mail to a real local SMTP server and the digital output's alarm function in the settings,
 adds an alarm in Settings → Alarms that the simulated load certainly raises, and then sees it
 raised on the Alarms page, receives its e-mail, and sees the output switched on in Diagnostics;
-once acknowledged and its condition gone, the alarm clears, the output goes off and the
-clearing is mailed too."""
+once acknowledged and its condition gone, the alarm clears and the output goes off. (The
+clearing is mailed a minute after the raise at the earliest, as a flapping alarm's events are
+folded: tests/gateways/test_email_delivery.py covers that.)"""
 
 import re
 import time
@@ -91,8 +92,6 @@ def test_an_alarm_set_up_in_the_web_app_fires_mails_and_switches_the_output(page
         expect(alarm.locator(".alarm-state")).to_have_text("Normal")
         page.goto(f"{ready.url}#/diagnostics")
         expect(page.locator("#io-output-state")).to_have_text("off")
-        cleared = mail_titled(server, f"[emsbox] Alarm cleared: {NAME}")
-        assert "energy.manager@example.com" in cleared.recipients
         problems.assert_none()
     finally:
         server.stop()

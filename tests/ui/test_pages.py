@@ -162,7 +162,7 @@ def test_diagnostics_show_the_device_and_its_parts(page, ready):
     _wait_for_numbers(page, ".diag tr[data-load=hvac] td[data-variable=p_sys]")
     expect(page.locator(".diag-faults")).to_contain_text("No active faults.")
     expect(page.locator("#diag-protocols .gateway")).to_have_text(
-        ["Modbus TCP: off", "Modbus RTU: off", "MQTT: off"]
+        ["Modbus TCP: off", "Modbus RTU: off", "MQTT: off", "BACnet/IP: off"]
     )
 
 

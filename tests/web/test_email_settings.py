@@ -119,3 +119,49 @@ def test_a_missing_ca_file_is_refused_and_nothing_is_saved(api):
     assert r.status_code == 422, r.text
     assert "no-such-ca.pem" in r.json()["errors"]["email.ca_file"]
     assert _config(api) == before
+
+
+def test_a_host_that_cannot_be_looked_up_and_a_sign_in_in_clear_are_refused(api):
+    before = _config(api)
+    r = _put_email(api, enabled=True, host="smtp..example.com")
+    assert r.status_code == 422, r.text
+    assert "not a host name" in r.json()["errors"]["email.host"]
+    r = _put_email(
+        api,
+        enabled=True,
+        host="smtp.example.com",
+        security="none",
+        username="meter",
+        sender="emsbox@example.com",
+        recipients=["ops@example.com"],
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == {"email.security": "sign-in needs starttls or tls"}
+    r = _put_email(api, subject_prefix="[x]\nBcc: someone@example.com")
+    assert r.status_code == 422, r.text
+    assert "no line breaks" in r.json()["errors"]["email.subject_prefix"]
+    assert _config(api) == before
+
+
+def test_an_unexpected_failure_of_the_test_is_a_502_with_the_reason(api, monkeypatch):
+    from emsbox.gateways.email import smtp
+
+    r = _put_email(
+        api,
+        enabled=True,
+        host="127.0.0.1",
+        port=free_port(),
+        security="none",
+        sender="emsbox@example.com",
+        recipients=["ops@example.com"],
+        username="",
+    )
+    assert r.status_code == 200, r.text
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something\nunforeseen")
+
+    monkeypatch.setattr(smtp.aiosmtplib, "SMTP", broken)
+    r = _test(api)
+    assert r.status_code == 502, r.text
+    assert r.json()["detail"] == "something unforeseen"

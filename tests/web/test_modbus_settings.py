@@ -49,6 +49,7 @@ def test_modbus_is_off_by_default_and_an_installer_turns_it_on(api):
         {"name": "Modbus TCP", "enabled": False, "healthy": True, "detail": "off"},
         {"name": "Modbus RTU", "enabled": False, "healthy": True, "detail": "off"},
         {"name": "MQTT", "enabled": False, "healthy": True, "detail": "off"},
+        {"name": "BACnet/IP", "enabled": False, "healthy": True, "detail": "off"},
     ]
     config["modbus"] |= {"tcp_enabled": True, "bind_address": "127.0.0.1", "tcp_port": 0}
     assert _put(api, config, "viewer").status_code == 403
@@ -152,11 +153,12 @@ def test_at_start_a_missing_serial_port_stops_only_the_rtu_slave(tmp_path):
     service = Service(validate({"modbus": modbus}), tmp_path)
     service.start()
     try:
-        tcp, rtu, mqtt = service.gateways()
+        tcp, rtu, mqtt, bacnet = service.gateways()
         assert (tcp.name, tcp.enabled, tcp.healthy) == ("Modbus TCP", True, True)
         assert (rtu.name, rtu.enabled, rtu.healthy) == ("Modbus RTU", True, False)
         assert "cannot open" in rtu.detail
         assert (mqtt.name, mqtt.enabled) == ("MQTT", False)
+        assert (bacnet.name, bacnet.enabled) == ("BACnet/IP", False)
         assert not all(part.healthy for part in service.health())
     finally:
         service.stop()

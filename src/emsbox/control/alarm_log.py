@@ -1,8 +1,9 @@
 """The alarm history: every raise, clear and acknowledgement, in its own SQLite file.
 
 The controller's thread writes; the web layer reads through its own connections. The newest
-``KEEP_EVENTS`` events are kept. The last event of each alarm also restores its state at the
-next start, so a latched alarm is still there after a restart until someone acknowledges it.
+``KEEP_EVENTS`` events are kept, and beyond them each alarm's newest event and newest raise.
+Its events restore an alarm's state at the next start, so a latched alarm is still there after
+a restart until someone acknowledges it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,16 @@ class AlarmLog:
             )
             newest = int(cur.lastrowid or 0)
             if newest % 100 == 0:
-                self._conn.execute("DELETE FROM events WHERE id <= ?", (newest - KEEP_EVENTS,))
+                # Each alarm's newest event and newest raise stay: a restart restores its
+                # state from them (a latched alarm must not be forgotten because others were
+                # busy).
+                self._conn.execute(
+                    "DELETE FROM events WHERE id <= ?"
+                    " AND id NOT IN (SELECT max(id) FROM events GROUP BY alarm)"
+                    " AND id NOT IN (SELECT max(id) FROM events WHERE event = 'raised'"
+                    " GROUP BY alarm)",
+                    (newest - KEEP_EVENTS,),
+                )
 
     def events(self, limit: int = 100, alarm: str | None = None) -> list[AlarmEvent]:
         """The newest events first, of every alarm or of one."""

@@ -1,11 +1,12 @@
 """The alarms being watched: the configured rules on measured values and the built-in alarms
 for the system itself, their history and their notices.
 
-``AlarmWatch.check`` runs once a second in the controller's loop: each rule takes its load's
-latest value from the bus (a value older than ``STALE_S`` is none: it neither raises nor
-clears), and every ``SYSTEM_EVERY_S`` the system's checks (``system_alarms.py``) run through
-the same state machine. Every transition is recorded in ``alarms.sqlite3`` and handed to
-``on_alarm`` (MQTT, e-mail).
+``AlarmWatch.check`` runs once a second in a thread of its own (so that a slow check, a store
+busy answering, never holds up the controller's 10-ms loop of the digital I/O): each rule
+takes its load's latest value from the bus (a value older than ``STALE_S`` is none: it
+neither raises nor clears), and every ``SYSTEM_EVERY_S`` the system's checks
+(``system_alarms.py``) run through the same state machine. Every transition is recorded in
+``alarms.sqlite3`` and handed to ``on_alarm`` (MQTT, e-mail).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 ALARM_FILE = "alarms.sqlite3"
 STALE_S = 10.0  # an older reading is no value: alarms on it neither raise nor clear
 SYSTEM_EVERY_S = 5.0  # how often the system's own checks run (they read the store)
+CHECK_EVERY_S = 1.0
 
 
 class UnknownAlarmError(LookupError):
@@ -99,6 +101,25 @@ class AlarmWatch:
         # The service's checks of its own parts; set by whoever owns those parts.
         self.system_checks: Callable[[], list[SystemCondition]] | None = None
         self.on_alarm: Callable[[AlarmNotice], None] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        """Check every ``CHECK_EVERY_S`` in a thread of its own (once started, it runs on)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(self._stop,), name="alarms", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(CHECK_EVERY_S):
+            try:
+                self.check()
+            except Exception:  # the alarms must outlive a failing check
+                log.exception("alarms: the check failed")
 
     def rules(self) -> tuple[AlarmRuleConfig, ...]:
         """The rules watched now."""
@@ -198,24 +219,32 @@ class AlarmWatch:
             self._check_system(now)
 
     def close(self) -> None:
-        """Close the history."""
+        """Stop checking, and close the history."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10.0)
         self._log.close()
 
     def _check_system(self, now: float) -> None:
         """Run the system's own checks through their alarms; a check that is no longer made
         (its load was removed) clears its alarm."""
         conditions = [self.clock_watch.check()]
+        checked = True
         if self.system_checks is not None:
             try:
                 conditions += self.system_checks()
             except Exception:  # a failing check must not stop the alarms on values
                 log.exception("the system's checks failed")
+                checked = False
         changes: list[tuple[_Watched, Event]] = []
         with self._lock:
             if not self._system_enabled:
                 return
             names = {c.name for c in conditions}
-            for name in [n for n in self._system if n not in names]:
+            # Without an answer from the checks, their alarms stay as they were: neither
+            # cleared nor raised again by a hiccup.
+            dropped = [n for n in self._system if n not in names] if checked else []
+            for name in dropped:
                 gone = self._system.pop(name)
                 if gone.alarm.state.active:
                     changes.append((gone, Event.CLEARED))

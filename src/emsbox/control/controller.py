@@ -38,6 +38,8 @@ CALENDAR_EVERY_S = 1.0  # how often the tariff calendar is looked at
 CALENDAR_SOURCE = "tariff calendar"
 PULSE_FILE = "pulse-output.json"
 REOPEN_S = 10.0  # how often a backend that could not be opened is tried again
+STOP_WAIT_S = 5.0  # a loop normally ends within a tick; one stuck longer is waited for ...
+STOP_LONG_WAIT_S = 25.0  # ... this much more, then left to end by itself after its tick
 SOURCE = "digital input"
 
 # (load, action, tariff, requested_by) → the command's result.
@@ -177,9 +179,14 @@ class Controller:
             self._loads, self._calendar = loads, calendar
             self._calendar_tariff = None  # applied afresh at the first tick
         self._calendar_due = 0.0
+        # Each loop has its own stop event: a loop that outlived its stop() (a tick stuck in a
+        # backend) ends after that tick instead of running on beside the new one.
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(self._stop,), name="controller", daemon=True
+        )
         self._thread.start()
+        self.alarm_watch.start()
 
     def _backend_for(self, config: IoConfig) -> DigitalIO:
         """The current backend if its settings are unchanged (the simulated input keeps its
@@ -229,7 +236,10 @@ class Controller:
         thread = self._thread
         if thread is not None:
             self._stop.set()
-            thread.join(5.0)
+            thread.join(STOP_WAIT_S)
+            if thread.is_alive():
+                log.warning("controller: a tick is taking long; waiting for it to end")
+                thread.join(STOP_LONG_WAIT_S)
             self._thread = None
         self._save_pulses()
 
@@ -238,7 +248,7 @@ class Controller:
         self.stop()
         _close_quietly(self._io)
         self._io = UnavailableIO("closed")  # an apply() after this opens the backend afresh
-        self.alarm_watch.close()
+        self.alarm_watch.close()  # stops its thread too
 
     def alarms(self) -> list[AlarmStatus]:
         """Every configured alarm now, then the system's own."""
@@ -305,9 +315,9 @@ class Controller:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         last_save = time.monotonic()
-        while not self._stop.wait(TICK_S):
+        while not stop.wait(TICK_S):
             now = time.monotonic()
             try:
                 self._tick(now)
@@ -338,7 +348,6 @@ class Controller:
             self._calendar_due = now + CALENDAR_EVERY_S
             if self._calendar is not None:
                 self._follow_calendar(self._calendar)
-            self.alarm_watch.check()
 
     def _follow_calendar(self, calendar: TariffCalendar) -> None:
         tariff = calendar.tariff_at(self._clock())

@@ -38,14 +38,20 @@ class SystemCondition:
         return Rule(Condition.ABOVE, high=0.5, on_delay_s=self.on_delay_s, latching=self.latching)
 
 
+def _since_boot() -> float:
+    """A clock that never steps and, unlike the monotonic one, runs on through a suspend (so
+    that waking up is not taken for a jump of the wall clock)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 class ClockWatch:
-    """Notices the wall clock stepping: its advance against the monotonic clock's."""
+    """Notices the wall clock stepping: its advance against a clock that never steps."""
 
     def __init__(
         self,
         threshold_s: float = CLOCK_JUMP_S,
         wall: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = _since_boot,
     ) -> None:
         self._threshold_s = threshold_s
         self._wall, self._monotonic = wall, monotonic

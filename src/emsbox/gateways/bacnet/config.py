@@ -49,7 +49,12 @@ class BacnetConfig(BaseModel):
     enabled: bool = Field(default=False, description="Serve BACnet/IP (off by default).")
     bind_address: str = Field(
         default="0.0.0.0",
-        description="Address the BACnet/IP device listens on (0.0.0.0: every IPv4 interface).",
+        description=(
+            "Address the BACnet/IP device listens on. 0.0.0.0: every IPv4 interface, "
+            "broadcasts included. One interface's address: only that interface; broadcasts "
+            "(Who-Is to the subnet) are heard only when broadcast_address is set, on a second, "
+            "receive-only socket bound to it."
+        ),
     )
     port: int = Field(
         default=47808,
@@ -60,9 +65,11 @@ class BacnetConfig(BaseModel):
     broadcast_address: str = Field(
         default="",
         description=(
-            "Where the device broadcasts its I-Am (at start and in answer to broadcast "
-            "Who-Is), e.g. 192.168.1.255; empty: no local broadcasts, Who-Is is answered to "
-            "the asker only (through the BBMD when one is set)."
+            "The subnet's broadcast address, e.g. 192.168.1.255: the device broadcasts its "
+            "I-Am there (at start, when its instance or name changes, in answer to broadcast "
+            "Who-Is) and, bound to one interface's address, also listens on it. Empty: no "
+            "local broadcasts, Who-Is is answered to the asker only (through the BBMD when "
+            "one is set), and a device bound to one address hears no broadcast Who-Is."
         ),
     )
     device_instance: int | None = Field(

@@ -25,6 +25,8 @@ class Subscription:
     expires_at: float | None  # monotonic seconds; None: indefinite
     reported_value: PresentValue | None = None
     reported_fault: bool | None = None
+    pending: bool = False  # a confirmed notification waits for its acknowledgement
+    give_ups: int = 0  # confirmed notifications given up in a row
 
     def time_remaining_s(self, now: float) -> int:
         """The notification's timeRemaining: whole seconds left, 0 for indefinite (13.7.1.4)."""
@@ -83,6 +85,12 @@ class CovTable:
     def cancel(self, peer: Hashable, process_id: int, key: Key) -> None:
         """Remove a subscription; cancelling one that is not there is no error (13.14.2)."""
         self._items.pop((peer, process_id, key), None)
+
+    def remove(self, sub: Subscription) -> None:
+        """Remove ``sub`` itself (not a renewal that replaced it)."""
+        ident = (sub.peer, sub.process_id, sub.key)
+        if self._items.get(ident) is sub:
+            del self._items[ident]
 
     def expire(self, now: float) -> None:
         """Drop the subscriptions whose lifetime is over."""

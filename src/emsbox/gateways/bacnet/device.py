@@ -42,7 +42,12 @@ from emsbox.gateways.bacnet.identifiers import (
 from emsbox.gateways.bacnet.notifications import Notifications
 from emsbox.gateways.bacnet.peer import Peer
 from emsbox.gateways.bacnet.registration import Registration
-from emsbox.gateways.bacnet.segmentation import SegmentationError, Transmission, plan
+from emsbox.gateways.bacnet.segmentation import (
+    SegmentationError,
+    Transmission,
+    answer_limit,
+    plan,
+)
 from emsbox.gateways.bacnet.traffic import AnswerRate, TrafficLog
 from emsbox.gateways.bacnet.transmissions import Transmissions
 
@@ -64,6 +69,33 @@ class Counters:
     unconfirmed_dropped: int = 0
 
 
+class BroadcastReceiver(asyncio.DatagramProtocol):
+    """The receive-only socket on the broadcast address (a socket bound to one unicast
+    address is not given the datagrams sent to its subnet's broadcast address): what it
+    receives is handled by the device, answered from the device's own socket."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self.transport: asyncio.DatagramTransport | None = None
+        self.lost = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The socket is ready."""
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The socket is closed."""
+        self.lost.set()
+
+    def error_received(self, exc: Exception) -> None:
+        """A socket error (never the end of the device)."""
+        log.debug("bacnet: broadcast socket error: %s", exc)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        """A datagram to the broadcast address: the device's, as if it came to its socket."""
+        self.device.datagram_received(data, addr)
+
+
 class Device(asyncio.DatagramProtocol):
     """The device on its socket, inside the gateway's event loop."""
 
@@ -76,6 +108,8 @@ class Device(asyncio.DatagramProtocol):
         self.transmissions = Transmissions(self.send)
         self.notifications = Notifications(self.send, db, self.control)
         self.registration: Registration | None = None
+        self.broadcast_receiver: BroadcastReceiver | None = None
+        self.broadcast_problem = ""  # why broadcasts cannot be received, when they cannot
         self.tick_handle: asyncio.TimerHandle | None = None
         self.lost = asyncio.Event()
         self._switch = switch
@@ -97,9 +131,12 @@ class Device(asyncio.DatagramProtocol):
         self.lost.set()
 
     async def wait_closed(self) -> None:
-        """Until the socket is closed (the transport closes it on the next loop turn)."""
+        """Until the sockets are closed (the transports close them on the next loop turn)."""
         if self.transport is not None:
             await asyncio.wait_for(self.lost.wait(), 5.0)
+        receiver = self.broadcast_receiver
+        if receiver is not None and receiver.transport is not None:
+            await asyncio.wait_for(receiver.lost.wait(), 5.0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """The socket is ready."""
@@ -144,14 +181,22 @@ class Device(asyncio.DatagramProtocol):
             sent = True
         return sent
 
+    def announce(self) -> None:
+        """Broadcast an I-Am (16.10), unless initiation is disabled (16.1)."""
+        if self.control.current(time.monotonic()) == EnableDisable.ENABLE:
+            self.broadcast(frames.unconfirmed(UnconfirmedService.I_AM, services.i_am(self.db)))
+
     def close(self) -> None:
-        """Cancel the timers and close the socket."""
+        """Cancel the timers and close the sockets."""
         self.transmissions.close()
         self.notifications.close()
         if self.tick_handle is not None:
             self.tick_handle.cancel()
         if self.transport is not None:
             self.transport.close()
+        receiver = self.broadcast_receiver
+        if receiver is not None and receiver.transport is not None:
+            receiver.transport.close()
 
     # -- malformed traffic ------------------------------------------------------------------
 
@@ -187,8 +232,13 @@ class Device(asyncio.DatagramProtocol):
             is_broadcast = True
         elif function == Bvlc.RESULT:
             reg = self.registration
-            if reg is not None and reg.address == source and len(frame.payload) == 2:
-                reg.result(int.from_bytes(frame.payload, "big"))
+            if (
+                reg is not None
+                and reg.address == source
+                and len(frame.payload) == 2
+                and reg.result(int.from_bytes(frame.payload, "big"))
+            ):
+                self.announce()  # newly registered: made known beyond the subnet
             return
         elif function in frames.BBMD_NAKS:
             # J.2: this device is no BBMD: the functions of one are refused with their NAK.
@@ -221,8 +271,8 @@ class Device(asyncio.DatagramProtocol):
         elif isinstance(apdu, UnconfirmedRequest):
             self._unconfirmed(peer, apdu, is_broadcast, source)
         elif isinstance(apdu, SegmentAck):
-            if peer is not None and not apdu.from_server:
-                self.transmissions.acknowledged(peer, apdu)
+            if peer is None or apdu.from_server or not self.transmissions.acknowledged(peer, apdu):
+                self._malformed(source, "SegmentACK for no answer in flight")
         elif peer is not None:
             self._reply(peer, apdu)
 
@@ -244,8 +294,14 @@ class Device(asyncio.DatagramProtocol):
             # The device reassembles no segmented request (it is segmented-transmit only).
             self.send(peer, frames.abort_pdu(invoke, AbortReason.SEGMENTATION_NOT_SUPPORTED))
             return
+        limit, too_long = answer_limit(
+            request.max_apdu, request.segmented_response_accepted, request.max_segments
+        )
         try:
-            ack = self._execute(peer, request)
+            ack = self._execute(peer, request, limit)
+        except services.AnswerTooLongError:
+            self.send(peer, frames.abort_pdu(invoke, too_long))
+            return
         except DecodeError as exc:
             self.counters.rejected += 1
             self._note(source, f"request rejected ({exc})")
@@ -276,15 +332,19 @@ class Device(asyncio.DatagramProtocol):
         if pieces is None:
             self.send(peer, frames.complex_ack(invoke, service, ack))
             return
+        if self.transmissions.full(peer):
+            self.send(peer, frames.abort_pdu(invoke, AbortReason.OUT_OF_RESOURCES))
+            return
         self.transmissions.start(peer, Transmission(invoke, service, pieces, APDU_RETRIES))
 
-    def _execute(self, peer: Peer, request: ConfirmedRequest) -> bytes | None:
-        """A request's ComplexACK parameters, or None for a SimpleACK."""
+    def _execute(self, peer: Peer, request: ConfirmedRequest, limit: int) -> bytes | None:
+        """A request's ComplexACK parameters, or None for a SimpleACK; raises AnswerTooLongError
+        when they would exceed ``limit`` octets."""
         service, body, db = request.service, request.body, self.db
         if service == ConfirmedService.READ_PROPERTY:
             return services.read_property(db, body)
         if service == ConfirmedService.READ_PROPERTY_MULTIPLE:
-            return services.read_property_multiple(db, body)
+            return services.read_property_multiple(db, body, limit)
         if service == ConfirmedService.WRITE_PROPERTY:
             services.write_property(db, body, self._switch_for(peer))
             return None
@@ -330,11 +390,14 @@ class Device(asyncio.DatagramProtocol):
         is_broadcast: bool,
         source: tuple[str, int],
     ) -> None:
-        if self.control.current(time.monotonic()) == EnableDisable.DISABLE:
+        control = self.control.current(time.monotonic())
+        if control == EnableDisable.DISABLE:
             return
         service = request.service
         if service not in (UnconfirmedService.WHO_IS, UnconfirmedService.WHO_HAS):
             return  # never rejected (unconfirmed, 5.4.1); nothing else is for this device
+        if service == UnconfirmedService.WHO_HAS and control != EnableDisable.ENABLE:
+            return  # 16.1.1.3.1: initiation disabled: only I-Am in answer to Who-Is goes
         self.counters.requests += 1
         try:
             if service == UnconfirmedService.WHO_IS:

@@ -1,10 +1,19 @@
 """COV notifications (clauses 13.1, 13.14): subscribing, telling subscribers of changes, and
-retrying confirmed notifications until their SimpleACK (5.4.2, 13.7)."""
+retrying confirmed notifications until their SimpleACK (5.4.2, 13.7).
+
+A change counts as reported only once its notification is sent: one that cannot go yet
+(initiation disabled, a confirmed notification of the same subscription still unanswered, or
+too many unanswered ones) goes at a later check. Unanswered confirmed notifications are
+bounded in total and per peer, so that dead subscribers cannot hold up live ones; a
+subscription whose confirmed notifications are given up MAX_GIVE_UPS times in a row ends.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from emsbox.gateways.bacnet import frames, services
@@ -27,7 +36,11 @@ from emsbox.gateways.bacnet.identifiers import (
 )
 from emsbox.gateways.bacnet.peer import Peer, Send
 
+log = logging.getLogger(__name__)
+
 MAX_PENDING_NOTIFICATIONS = 128  # confirmed COV notifications waiting for their ACK
+MAX_PENDING_PER_PEER = 16  # of them to one peer (address and route)
+MAX_GIVE_UPS = 3  # confirmed notifications given up in a row that end a subscription
 
 
 @dataclass
@@ -36,6 +49,7 @@ class _Pending:
 
     peer: Peer
     apdu: bytes
+    sub: Subscription
     attempts: int = 0
     timer: asyncio.TimerHandle | None = None
 
@@ -47,10 +61,12 @@ class Notifications:
         self.db = db  # replaced with the device's when the object table changes
         self.cov = CovTable()
         self.sent = 0
-        self.lost = 0  # confirmed ones never acknowledged, or over the limit of pending ones
+        self.lost = 0  # confirmed ones never acknowledged
+        self.reaped = 0  # subscriptions ended because their subscriber never answered
         self._send = send
         self._control = control
         self._pending: dict[tuple[Peer, int], _Pending] = {}
+        self._per_peer: Counter[Peer] = Counter()
         self._next_invoke = 0
 
     def subscribe(self, peer: Peer, request: services.SubscribeCov) -> None:
@@ -74,7 +90,8 @@ class Notifications:
             now=time.monotonic(),
         )
         if sub is None:
-            raise PropertyError(ErrorClass.RESOURCES, ErrorCode.COV_SUBSCRIPTION_FAILED)
+            # The table is full: the error of a list with no room for another element.
+            raise PropertyError(ErrorClass.RESOURCES, ErrorCode.NO_SPACE_TO_ADD_LIST_ELEMENT)
 
     def initial(self, peer: Peer, body: bytes) -> None:
         """Tell a new or renewed subscription (the SubscribeCOV's ``body``) the current value
@@ -103,9 +120,9 @@ class Notifications:
 
     def acknowledged(self, peer: Peer, invoke_id: int) -> None:
         """A peer's answer to a confirmed notification: it is not sent again."""
-        pending = self._pending.pop((peer, invoke_id), None)
-        if pending is not None and pending.timer is not None:
-            pending.timer.cancel()
+        pending = self._pop((peer, invoke_id))
+        if pending is not None:
+            pending.sub.give_ups = 0
 
     def close(self) -> None:
         """Cancel the retries."""
@@ -113,6 +130,19 @@ class Notifications:
             if pending.timer is not None:
                 pending.timer.cancel()
         self._pending.clear()
+        self._per_peer.clear()
+
+    def _pop(self, key: tuple[Peer, int]) -> _Pending | None:
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return None
+        if pending.timer is not None:
+            pending.timer.cancel()
+        pending.sub.pending = False
+        self._per_peer[pending.peer] -= 1
+        if self._per_peer[pending.peer] <= 0:
+            del self._per_peer[pending.peer]
+        return pending
 
     def _check(self, sub: Subscription) -> None:
         spec = self.db.by_key.get(sub.key)
@@ -123,9 +153,15 @@ class Notifications:
             return
         if self._control.current(time.monotonic()) != EnableDisable.ENABLE:
             return  # 16.1: initiation disabled: nothing is sent, the change stays unreported
-        sub.reported(value, fault)
         peer = sub.peer
         assert isinstance(peer, Peer)
+        if sub.confirmed and (
+            sub.pending
+            or len(self._pending) >= MAX_PENDING_NOTIFICATIONS
+            or self._per_peer[peer] >= MAX_PENDING_PER_PEER
+        ):
+            return  # not now: the change stays unreported, a later check sends it
+        sub.reported(value, fault)
         body = services.cov_notification(
             sub.process_id,
             self.db.device_key,
@@ -139,13 +175,12 @@ class Notifications:
                 peer, frames.unconfirmed(UnconfirmedService.UNCONFIRMED_COV_NOTIFICATION, body)
             )
             return
-        if len(self._pending) >= MAX_PENDING_NOTIFICATIONS:
-            self.lost += 1
-            return
         invoke = self._invoke_id(peer)
         apdu = frames.confirmed(invoke, ConfirmedService.CONFIRMED_COV_NOTIFICATION, body)
-        pending = _Pending(peer, apdu)
+        pending = _Pending(peer, apdu, sub)
         self._pending[(peer, invoke)] = pending
+        self._per_peer[peer] += 1
+        sub.pending = True
         self._send_pending(peer, invoke, pending)
 
     def _invoke_id(self, peer: Peer) -> int:
@@ -167,7 +202,19 @@ class Notifications:
         if self._pending.get((peer, invoke)) is not pending:
             return
         if pending.attempts > APDU_RETRIES:  # 5.4.2: retried, then given up
-            del self._pending[(peer, invoke)]
+            self._pop((peer, invoke))
             self.lost += 1
+            sub = pending.sub
+            sub.give_ups += 1
+            sub.reported_value = None  # the current value goes again at the next check
+            if sub.give_ups >= MAX_GIVE_UPS:
+                self.cov.remove(sub)
+                self.reaped += 1
+                log.info(
+                    "bacnet: COV subscription of %s:%d ended: its notifications went "
+                    "unanswered %d times",
+                    *peer.address,
+                    sub.give_ups,
+                )
             return
         self._send_pending(peer, invoke, pending)

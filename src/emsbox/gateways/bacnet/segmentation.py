@@ -18,6 +18,7 @@ from emsbox.gateways.bacnet.identifiers import AbortReason
 PROPOSED_WINDOW = 16  # 5.3: segments this device sends before it waits for a SegmentACK
 MAX_WINDOW = 127  # 20.1.2.8: window sizes are 1..127
 MAX_SEGMENTS = 255  # a longer answer is refused (buffer-overflow): far beyond any answer here
+MAX_ANSWER = 256 * 1024  # octets of one answer, whatever the client accepts (buffer-overflow)
 
 
 class SegmentationError(Exception):
@@ -26,6 +27,22 @@ class SegmentationError(Exception):
     def __init__(self, reason: AbortReason) -> None:
         super().__init__(reason.name.lower())
         self.reason = reason
+
+
+def answer_limit(
+    client_max_apdu: int, accepts_segments: bool, client_max_segments: int | None
+) -> tuple[int, AbortReason]:
+    """The most octets of service parameters an answer may have for this client, and the
+    Abort reason of a longer one: what one ComplexACK holds when the client accepts no
+    segments (segmentation-not-supported, 5.4.5.3), else what the segments it accepts hold,
+    at most MAX_SEGMENTS of them and MAX_ANSWER octets (buffer-overflow). An answer is
+    checked against it while it is built, so a request asking for too much costs no memory."""
+    size = min(client_max_apdu, MAX_APDU)
+    if not accepts_segments:
+        return size - COMPLEX_ACK_HEADER, AbortReason.SEGMENTATION_NOT_SUPPORTED
+    segments = MAX_SEGMENTS if client_max_segments is None else client_max_segments
+    held = min(segments, MAX_SEGMENTS) * (size - SEGMENTED_ACK_HEADER)
+    return min(held, MAX_ANSWER), AbortReason.BUFFER_OVERFLOW
 
 
 def plan(
@@ -45,6 +62,8 @@ def plan(
         return None
     if not accepts_segments:
         raise SegmentationError(AbortReason.SEGMENTATION_NOT_SUPPORTED)
+    if len(data) > MAX_ANSWER:
+        raise SegmentationError(AbortReason.BUFFER_OVERFLOW)
     chunk = size - SEGMENTED_ACK_HEADER
     pieces = [data[at : at + chunk] for at in range(0, len(data), chunk)]
     limit = MAX_SEGMENTS if client_max_segments is None else client_max_segments
@@ -106,20 +125,25 @@ class Transmission:
         self.fresh = max(self.fresh, end)
         return [self.segment(k) for k in range(start, end)]
 
-    def acknowledged(self, sequence: int, window: int, negative: bool = False) -> list[bytes]:
+    def acknowledged(
+        self, sequence: int, window: int, negative: bool = False
+    ) -> list[bytes] | None:
         """A SegmentACK: everything up to ``sequence`` came (5.4.4.2). Returns the segments
         to send now: the rest of the new window, or, for a negative ACK, the whole window
-        again; empty when done or when the ACK is stale."""
+        again; empty when done; None when the ACK is stale (it changes nothing, not even
+        the timer: a client repeating an old ACK cannot keep the answer alive)."""
         if self.done:
-            return []
+            return None
         match = None
         for k in range(self.base, self.base + self.sent):
             if k % 256 == sequence:
                 match = k
         if match is None:
             # Not within the window: a duplicate or stale ACK, ignored (5.4.4.2 "DuplicateACK").
-            return []
+            return None
         self.window = max(1, min(window, MAX_WINDOW, PROPOSED_WINDOW))
+        for k in range(self.base, match + 1):
+            self._cache.pop(k, None)  # acknowledged: never sent again
         self.base = match + 1
         self.attempts = 0
         if self.base >= len(self.pieces):

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from emsbox.bus import Bus, Reading
-from emsbox.gateways.bacnet import frames, services
 from emsbox.gateways.bacnet.config import BacnetConfig
 from emsbox.gateways.bacnet.database import Database, DeviceIdentity, LiveState
-from emsbox.gateways.bacnet.device import Device
-from emsbox.gateways.bacnet.identifiers import MAX_INSTANCE, EnableDisable, UnconfirmedService
+from emsbox.gateways.bacnet.device import BroadcastReceiver, Device
+from emsbox.gateways.bacnet.identifiers import MAX_INSTANCE
 from emsbox.gateways.bacnet.objects import object_table
 from emsbox.gateways.bacnet.registration import registration_for
 from emsbox.gateways.errors import SetupError
@@ -102,8 +101,20 @@ def _open_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+ANY_ADDRESS = "0.0.0.0"
+
+
+def _broadcast_listen(config: BacnetConfig) -> str:
+    """The broadcast address a second, receive-only socket listens on: needed when the
+    device's socket is bound to one unicast address (Linux gives such a socket no
+    datagrams sent to the broadcast address); none when it is bound to 0.0.0.0."""
+    if config.bind_address == ANY_ADDRESS:
+        return ""
+    return config.broadcast_address
+
+
 def _address_settings(config: BacnetConfig) -> tuple[object, ...]:
-    return (config.enabled, config.bind_address, config.port)
+    return (config.enabled, config.bind_address, config.port, _broadcast_listen(config))
 
 
 @dataclass
@@ -137,6 +148,7 @@ class BacnetGateway:
         self._setup = _Setup()
         self._device: Device | None = None
         self._received_at: dict[str, float] = {}
+        self._tick_failed = False
         self.address: tuple[str, int] | None = None
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
@@ -156,8 +168,11 @@ class BacnetGateway:
 
     def apply(self, config: BacnetConfig, loads: Sequence[str], identity: Identity) -> None:
         """Serve with ``config`` and these loads from now on. Raises BacnetSetupError,
-        keeping what ran before, when the device cannot listen as configured."""
+        keeping what ran before, when the device cannot listen as configured. Nothing
+        happens once the gateway is stopped."""
         with self._lock:
+            if self._stopping.is_set():
+                return
             future = asyncio.run_coroutine_threadsafe(
                 self._apply(config, list(loads), identity), self._loop
             )
@@ -181,10 +196,13 @@ class BacnetGateway:
             state=self._state,
         )
         if old is not None and _address_settings(old.config) == _address_settings(config):
+            before = old.db.identity
             old.reconfigure(config, db)  # the socket stays; the objects change
-            self._setup_registration(old, config)
+            await self._setup_registration(old, config)
             self._refresh_health()
             old.notifications.check_all()
+            if (before.instance, before.name) != (db.identity.instance, db.identity.name):
+                old.announce()  # clients learn the new identity (16.10)
             return self.address
         try:
             sock = await self._bind(config, old)
@@ -196,6 +214,7 @@ class BacnetGateway:
             raise
         if old is not None:
             old.close()
+            await old.wait_closed()  # its broadcast socket's address is free again
         return await self._start(config, db, sock)
 
     async def _start(
@@ -204,15 +223,34 @@ class BacnetGateway:
         device = Device(config, db, None if self._output is None else self._switch)
         loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: device, sock=sock)
+        host, port = sock.getsockname()[:2]
         self._device = device
-        self._setup_registration(device, config)
+        await self._listen_broadcasts(device, config, int(port))
+        await self._setup_registration(device, config)
         self._refresh_health()
         self._tick()
-        host, port = sock.getsockname()[:2]
         log.info("bacnet: device %d on UDP %s:%d", db.identity.instance, host, port)
-        if device.control.current(time.monotonic()) == EnableDisable.ENABLE:
-            device.broadcast(frames.unconfirmed(UnconfirmedService.I_AM, services.i_am(db)))
+        device.announce()
         return str(host), int(port)
+
+    async def _listen_broadcasts(self, device: Device, config: BacnetConfig, port: int) -> None:
+        """The receive-only socket on the broadcast address, when the device's socket is
+        bound to a unicast address; a failure is logged and reported in the health."""
+        address = _broadcast_listen(config)
+        if not address:
+            return
+        try:
+            sock = _open_socket(address, port)
+        except OSError as exc:
+            device.broadcast_problem = (
+                f"broadcasts to {address}:{port} are not received ({exc.strerror or exc})"
+            )
+            log.warning("bacnet: %s", device.broadcast_problem)
+            return
+        receiver = BroadcastReceiver(device)
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: receiver, sock=sock)
+        device.broadcast_receiver = receiver
 
     async def _bind(self, config: BacnetConfig, old: Device | None) -> socket.socket:
         try:
@@ -235,20 +273,28 @@ class BacnetGateway:
             key = "bacnet.bind_address" if exc.errno == 99 else "bacnet.port"
             raise BacnetSetupError(key, message) from None
 
-    def _setup_registration(self, device: Device, config: BacnetConfig) -> None:
-        device.registration = registration_for(config, device.registration, device.sendto)
+    async def _setup_registration(self, device: Device, config: BacnetConfig) -> None:
+        device.registration = await registration_for(config, device.registration, device.sendto)
 
     def _tick(self) -> None:
-        """Once a second: loads' health, digital I/O, lifetimes, registration renewal."""
+        """Once a second: loads' health, digital I/O, lifetimes, registration renewal. A
+        failure is logged (once) and the next tick comes all the same."""
         device = self._device
         if device is None:
             return
-        self._refresh_health()
-        self._poll_io()
-        if device.registration is not None:
-            device.registration.register()
-        device.notifications.check_all()
-        device.tick_handle = self._loop.call_later(TICK_S, self._tick)
+        try:
+            self._refresh_health()
+            self._poll_io()
+            if device.registration is not None:
+                device.registration.register()
+            device.notifications.check_all()
+        except Exception:
+            if not self._tick_failed:
+                log.exception("bacnet: the periodic work failed (logged once)")
+            self._tick_failed = True
+        finally:
+            if self._device is device:
+                device.tick_handle = self._loop.call_later(TICK_S, self._tick)
 
     def _refresh_health(self, only: str | None = None) -> None:
         """Whether each load (or ``only`` that one) is served as healthy: a fresh reading
@@ -298,10 +344,13 @@ class BacnetGateway:
         detail = (
             f"UDP {host}:{port}, device {device.db.identity.instance}, "
             f"{len(device.db.objects) + 1} objects, {c.requests} requests, "
-            f"{len(device.notifications.cov)} COV subscriptions, {c.malformed} malformed datagrams"
+            f"{len(device.notifications.cov)} COV subscriptions, "
+            f"{c.malformed} malformed or unexpected datagrams"
         )
         if c.unconfirmed_dropped:
             detail += f", {c.unconfirmed_dropped} Who-Is/Who-Has over the rate limit"
+        if device.broadcast_problem:
+            detail += f", {device.broadcast_problem}"
         out = [GatewayHealth(BACNET, True, detail)]
         reg = device.registration
         if reg is not None:
@@ -309,10 +358,14 @@ class BacnetGateway:
         return out
 
     def stop(self) -> None:
-        """Close the device and end the threads (once)."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
+        """Close the device and end the threads (once); waits for an ``apply`` under way."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._stopping.set()
+            self._stop()
+
+    def _stop(self) -> None:
 
         async def close() -> None:
             if self._device is not None:

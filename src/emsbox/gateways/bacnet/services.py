@@ -119,30 +119,48 @@ def _error_element(pid: int, index: int | None, error: PropertyError) -> bytes:
     )
 
 
-def read_access_result(db: Database, spec: ReadAccessSpec) -> bytes:
+class AnswerTooLongError(Exception):
+    """The answer being built grew beyond the octets the client (or the device) takes."""
+
+
+def read_access_result(db: Database, spec: ReadAccessSpec, room: int | None = None) -> bytes:
     """One ReadAccessResult (15.7.1.3.1): a value or an error for every property asked,
-    ALL / REQUIRED / OPTIONAL expanded to the object's properties (15.7.3.1.1)."""
+    ALL / REQUIRED / OPTIONAL expanded to the object's properties (15.7.3.1.1). Raises
+    AnswerTooLongError as soon as it exceeds ``room`` octets."""
     key = _resolve(db, spec.key)
     parts = [enc.ctx_object_id(0, *key), b"\x1e"]
+    size = len(parts[0]) + 2
     for pid, index in spec.references:
         if pid in SPECIAL_PROPERTIES:
             if not db.exists(key):
                 error = PropertyError(ErrorClass.OBJECT, ErrorCode.UNKNOWN_OBJECT)
-                parts.append(_error_element(pid, None, error))
-                continue
-            parts.append(db.read_elements(key, P(pid)))
-            continue
-        try:
-            parts.append(property_element(pid, db.read(key, pid, index), index))
-        except PropertyError as error:
-            parts.append(_error_element(pid, index, error))
+                part = _error_element(pid, None, error)
+            else:
+                part = db.read_elements(key, P(pid))
+        else:
+            try:
+                part = property_element(pid, db.read(key, pid, index), index)
+            except PropertyError as error:
+                part = _error_element(pid, index, error)
+        size += len(part)
+        if room is not None and size > room:
+            raise AnswerTooLongError
+        parts.append(part)
     parts.append(b"\x1f")
     return b"".join(parts)
 
 
-def read_property_multiple(db: Database, body: bytes) -> bytes:
-    """The ReadPropertyMultiple-ACK of a request."""
-    return b"".join(read_access_result(db, spec) for spec in parse_read_property_multiple(body))
+def read_property_multiple(db: Database, body: bytes, limit: int | None = None) -> bytes:
+    """The ReadPropertyMultiple-ACK of a request; raises AnswerTooLongError when it would exceed
+    ``limit`` octets (checked while it is built)."""
+    specs = parse_read_property_multiple(body)
+    parts: list[bytes] = []
+    size = 0
+    for spec in specs:
+        part = read_access_result(db, spec, None if limit is None else limit - size)
+        size += len(part)
+        parts.append(part)
+    return b"".join(parts)
 
 
 # -- WriteProperty (15.9) and WritePropertyMultiple (15.10) -------------------------------
@@ -404,7 +422,7 @@ def parse_reinitialize(body: bytes) -> str | None:
     """Decode a ReinitializeDevice request: its password (the state is not acted on)."""
     reader = Reader(body)
     state = reader.context_unsigned(0)
-    if state > 6:  # 16.4.1.1.1: coldstart … activate-changes
+    if state > 7:  # 16.4.1.1.1: coldstart (0) … activate-changes (7)
         raise DecodeError(RejectReason.UNDEFINED_ENUMERATION, "reinitialized state")
     password = reader.context_string(1) if reader.has_context(1) else None
     _no_more(reader)

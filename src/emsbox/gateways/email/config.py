@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Self
 
@@ -24,6 +26,10 @@ ADDRESS = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3: the longest path is 256 octets with its brackets
+# What a host name is made of once IDNA-encoded (the underscore of some internal names too).
+HOST_ASCII = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Hosts where a password sent in clear never leaves the device.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class SmtpSecurity(StrEnum):
@@ -40,6 +46,36 @@ class AlarmEventKind(StrEnum):
     RAISED = "raised"
     CLEARED = "cleared"
     ACKNOWLEDGED = "acknowledged"
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character or a line or paragraph separator."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
+
+
+def check_host(value: str) -> str:
+    """``value`` stripped if it is an IPv4 or IPv6 address or a host name that IDNA can encode
+    (labels of 1 to 63 characters); ValueError otherwise. Empty stays empty (not set yet)."""
+    host = value.strip()
+    if not host:
+        return ""
+    with_brackets = host.startswith("[") and host.endswith("]")
+    try:
+        ipaddress.ip_address(host[1:-1] if with_brackets else host)
+    except ValueError:
+        pass
+    else:
+        return host[1:-1] if with_brackets else host
+    try:
+        encoded = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(
+            f"{value!r} is not a host name (no empty parts between dots, at most 63 "
+            "characters each)"
+        ) from None
+    if not HOST_ASCII.match(encoded) or encoded.startswith("."):
+        raise ValueError(f"{value!r} is not a host name or address (smtp.example.com)")
+    return host
 
 
 def check_address(value: str) -> str:
@@ -63,7 +99,10 @@ class EmailConfig(BaseModel):
         ),
     )
     host: str = Field(
-        default="", max_length=253, description="Host name or address of the SMTP server."
+        default="",
+        max_length=253,
+        description="Host name (international names too) or IPv4 or IPv6 address of the SMTP "
+        "server.",
     )
     port: int = Field(
         default=587,
@@ -97,7 +136,12 @@ class EmailConfig(BaseModel):
         ),
     )
     username: str = Field(
-        default="", max_length=500, description="User name at the server; empty: no sign-in."
+        default="",
+        max_length=500,
+        description=(
+            "User name at the server; empty: no sign-in. Signing in needs starttls or tls "
+            "(but to 127.0.0.1, ::1 or localhost): the password would cross the network in clear."
+        ),
     )
     password: SecretStr = Field(
         default=SecretStr(""), description="Password at the server; empty: none."
@@ -120,7 +164,18 @@ class EmailConfig(BaseModel):
     subject_prefix: str = Field(
         default="[emsbox]",
         max_length=50,
-        description="Text at the start of every subject, for mail filters; empty: none.",
+        description=(
+            "Text at the start of every subject, for mail filters (one line); empty: none."
+        ),
+    )
+    max_waiting: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description=(
+            "Most messages kept waiting in the spool while they cannot be sent; when it is "
+            "full the oldest is dropped (and logged) so that the newest events get through."
+        ),
     )
     timeout_s: float = Field(
         default=30.0,
@@ -163,11 +218,18 @@ class EmailConfig(BaseModel):
     @field_validator("host")
     @classmethod
     def _host_plain(cls, value: str) -> str:
-        """A host name without spaces."""
-        host = value.strip()
-        if any(c.isspace() for c in host):
+        """A host name (IDNA-encodable, no empty labels) or an IPv4 or IPv6 address."""
+        if any(c.isspace() for c in value.strip()):
             raise ValueError("a host name has no spaces")
-        return host
+        return check_host(value)
+
+    @field_validator("subject_prefix")
+    @classmethod
+    def _prefix_one_line(cls, value: str) -> str:
+        """No line breaks nor other control characters: a subject is one line."""
+        if has_control(value):
+            raise ValueError("no line breaks or other control characters")
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -183,6 +245,13 @@ class EmailConfig(BaseModel):
             )
             if not ok
         ]
+        if (
+            self.username
+            and self.security is SmtpSecurity.NONE
+            and self.host.lower() not in LOOPBACK
+        ):
+            # The password would cross the network in clear.
+            missing.append(("security", "sign-in needs starttls or tls"))
         if missing:
             # Raised at the fields' own paths (email.host), for the settings form.
             raise ValidationError.from_exception_data(

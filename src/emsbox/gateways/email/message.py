@@ -6,6 +6,7 @@ Pure: the same notice and settings give the same message (but for its Message-ID
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -49,9 +50,15 @@ def local_time(time_s: float, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(time_s, dt.UTC).astimezone(zone)
 
 
+def one_line(text: str) -> str:
+    """``text`` with every control character (a line break, a tab) and line or paragraph
+    separator replaced by a space: a header is one line."""
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def _subject(head: Letterhead, title: str) -> str:
     subject = f"{title} ({head.site_name})"
-    return f"{head.subject_prefix} {subject}" if head.subject_prefix else subject
+    return one_line(f"{head.subject_prefix} {subject}" if head.subject_prefix else subject)
 
 
 def _envelope(head: Letterhead, subject: str, when: dt.datetime, body: str) -> EmailMessage:
@@ -70,8 +77,25 @@ def _envelope(head: Letterhead, subject: str, when: dt.datetime, body: str) -> E
     return message
 
 
-def alarm_message(notice: Mapping[str, object], head: Letterhead) -> EmailMessage:
-    """The message of one alarm event (an ``AlarmNotice`` as a dict)."""
+@dataclass(frozen=True)
+class Folded:
+    """Earlier events of the same alarm that were not sent one by one: how many of each kind,
+    since when (Unix seconds)."""
+
+    counts: Mapping[str, int]
+    since_s: float
+
+    @property
+    def total(self) -> int:
+        """How many events were folded."""
+        return sum(self.counts.values())
+
+
+def alarm_message(
+    notice: Mapping[str, object], head: Letterhead, folded: Folded | None = None
+) -> EmailMessage:
+    """The message of one alarm event (an ``AlarmNotice`` as a dict); with ``folded``, the
+    earlier events of the alarm this message stands for (a flapping alarm)."""
     event = str(notice.get("event", ""))
     name = str(notice.get("name", ""))
     variable = str(notice.get("variable", ""))
@@ -98,6 +122,15 @@ def alarm_message(notice: Mapping[str, object], head: Letterhead) -> EmailMessag
     by = notice.get("by")
     if by:
         lines.append(f"Acknowledged by: {by}")
+    if folded is not None and folded.total:
+        since = local_time(folded.since_s, head.zone)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(folded.counts.items()))
+        lines += [
+            "",
+            f"This alarm changed often: {folded.total} earlier events since "
+            f"{since:%Y-%m-%d %H:%M:%S} {since.tzname()} ({kinds}) were not sent one by one; "
+            "this message is the latest.",
+        ]
     lines += ["", "Sent by emsbox: alarms are listed on the Alarms page of the web app."]
     return _envelope(head, _subject(head, f"{title}: {name}"), when, "\n".join(lines) + "\n")
 

@@ -129,6 +129,10 @@ class TcpClient:
             self.close()
             # The caller says which meter; the reason is enough here.
             raise ModbusClientError(exc.strerror or str(exc)) from None
+        except UnicodeError:  # a name no lookup can take ("a..b"): the IDNA codec refuses it
+            self.close()
+            message = f"{self.host!r} is not a host name that can be looked up"
+            raise ModbusClientError(message) from None
 
     def _connected(self) -> socket.socket:
         if self._sock is None:

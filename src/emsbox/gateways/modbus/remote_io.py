@@ -102,10 +102,11 @@ class RemoteIO:
             try:
                 self._exchange()
                 pause_s = self._poll_s
-            except ModbusClientError as exc:
+            except Exception as exc:  # whatever fails, the thread must poll on and say so
                 first = self.healthy
                 pause_s = min(RETRY_FIRST_S if first else 2 * pause_s, self._retry_max_s)
-                self._failed(str(exc))
+                reason = str(exc) if isinstance(exc, ModbusClientError) else repr(exc)
+                self._failed(reason)
             if self.healthy:
                 self._wake.wait(pause_s)  # or less: a change of the output is written at once
                 self._wake.clear()

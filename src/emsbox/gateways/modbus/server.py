@@ -31,6 +31,7 @@ from emsbox.gateways.modbus.protocol import (
     tcp_response,
 )
 from emsbox.gateways.modbus.rtu_server import RtuServer, SerialLineError, line_settings
+from emsbox.gateways.modbus.sunspec_models import SunSpecModels
 from emsbox.gateways.modbus.units import COMMAND_WAIT_S, DEVICE_UNITS, Commander, Output, Units
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,10 @@ class ModbusGateway:
         self.address: tuple[str, int] | None = None
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
+        # The images' own lock: never held while waiting for the event loop, so that a write
+        # of the output register (answered on the loop) can rebuild them during an apply().
+        self._images_lock = threading.Lock()
+        self._models = SunSpecModels.FLOAT
         self._stopping = threading.Event()
         self._loop_thread = threading.Thread(
             target=self._loop.run_forever, name="modbus", daemon=True
@@ -268,7 +273,9 @@ class ModbusGateway:
                     self.address = back.result(START_TIMEOUT_S)
                 raise ListenError("modbus.rtu_serial_port", str(exc)) from None
             self._config = config
-            self._ratings, self._identity = list(ratings), identity
+            with self._images_lock:
+                self._ratings, self._identity = list(ratings), identity
+                self._models = config.sunspec_models
             self._units.writes = config.writes_enabled
             self._units.names = {unit: r.name for unit, r in enumerate(self._ratings, start=1)}
         self._refresh()
@@ -276,16 +283,11 @@ class ModbusGateway:
     def _refresh(self) -> None:
         """Rebuild every unit's image from the latest readings (and the output's state)."""
         latest = self._bus.latest_all()
-        with self._lock:
-            on = self._output_on()
+        on = self._output_on()
+        with self._images_lock:
             self._units.images = {
                 unit: unit_image(
-                    r,
-                    unit,
-                    latest.get(r.name),
-                    self._identity,
-                    self._config.sunspec_models,
-                    output_on=on,
+                    r, unit, latest.get(r.name), self._identity, self._models, output_on=on
                 )
                 for unit, r in enumerate(self._ratings, start=1)
             }
@@ -395,17 +397,13 @@ class ModbusGateway:
             self._bus.unsubscribe(sub)
 
     def _update(self, reading: Reading) -> None:
-        with self._lock:
-            if self._tcp is None and self._rtu is None:
-                return  # nobody to serve: no need to encode
+        if self._tcp is None and self._rtu is None:
+            return  # nobody to serve: no need to encode
+        on = self._output_on()
+        with self._images_lock:
             for unit, rating in enumerate(self._ratings, start=1):
                 if rating.name == reading.load:
                     image = unit_image(
-                        rating,
-                        unit,
-                        reading,
-                        self._identity,
-                        self._config.sunspec_models,
-                        output_on=self._output_on(),
+                        rating, unit, reading, self._identity, self._models, output_on=on
                     )
                     self._units.images = {**self._units.images, unit: image}
