@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,10 @@ RETRY_S = 5.0  # after a failure at run time, how often the lines are requested 
 
 def _reason(chip: str, exc: OSError) -> str:
     """One line for an error of the chip's device (the errno says which case it is)."""
-    if exc.errno == errno.ENOENT:
+    if exc.errno == errno.ENOENT and not os.path.exists(chip):
         return f"{chip}: no such GPIO chip"
+    if exc.errno == errno.ENOENT:  # libgpiod looks the device up in /sys and found no chip
+        return f"{chip}: not a GPIO chip"
     if exc.errno in (errno.ENODEV, errno.ENOTTY):
         return f"{chip}: not a GPIO chip"
     if exc.errno in (errno.EACCES, errno.EPERM):
