@@ -341,13 +341,21 @@ class Service:
         detail = f"last error: {stats.last_error}" if stats.last_error else "logging"
         parts.append(PartHealth("store", not recent, detail))
         parts += [PartHealth(g.name, g.healthy, g.detail) for g in self.gateways() if g.enabled]
-        io = self.controller.state()
-        if io.backend != IoBackend.SIMULATED:
-            detail = io.backend_error or f"{io.backend}: working"
-            parts.append(PartHealth("digital I/O", io.backend_ok, detail))
+        io = self._io_health()
+        if io is not None:
+            parts.append(io)
         if self.config.email.enabled:
             parts.append(self._email_health())
         return parts
+
+    def _io_health(self) -> PartHealth | None:
+        """The digital I/O hardware's health; None for the simulated backend."""
+        io = self.controller.state()
+        if io.backend == IoBackend.SIMULATED:
+            return None
+        return PartHealth(
+            "digital I/O", io.backend_ok, io.backend_error or f"{io.backend}: working"
+        )
 
     def data_dir_usage(self) -> dict[str, int]:
         """Bytes used by the data directory and free on its file system."""
@@ -473,11 +481,10 @@ class Service:
         low = free.free < max(MIN_FREE_BYTES, MIN_FREE_SHARE * free.total)
         detail = f"{free.free / 1e6:.0f} MB free in {self.data_dir}"
         conditions.append(SystemCondition(f"{SYSTEM_PREFIX}storage almost full", low, detail))
-        io = self.controller.state()
-        if io.backend != IoBackend.SIMULATED:
-            detail = io.backend_error or f"{io.backend}: working"
+        io = self._io_health()
+        if io is not None:
             name = f"{SYSTEM_PREFIX}digital I/O not working"
-            conditions.append(SystemCondition(name, not io.backend_ok, detail))
+            conditions.append(SystemCondition(name, not io.healthy, io.detail))
         if self.config.email.enabled:
             email = self._email_health()
             name = f"{SYSTEM_PREFIX}e-mail not delivered"

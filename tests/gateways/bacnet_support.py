@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modbus_support import reading as modbus_reading
+
 from emsbox.bus import Bus, Reading
 from emsbox.gateways.bacnet.config import BacnetConfig
 from emsbox.gateways.bacnet.server import BacnetGateway, Identity
 from emsbox.samples import Wiring
-from emsbox.variables import COUNTER_NAMES
 
 IDENTITY = Identity("9.8.7", "abc123def456")
 LOADS = ["main", "hvac"]
@@ -41,31 +42,10 @@ def three_phase_values(seed: float = 0.0) -> dict[str, float]:
     return v
 
 
-def counters(scale: float = 1.0) -> dict[str, float]:
-    """Every counter, each a distinct value."""
-    return {name: round(scale * (123.456 + 10 * k), 3) for k, name in enumerate(COUNTER_NAMES)}
-
-
 def reading(load: str = "main", wiring: Wiring = Wiring.THREE_PHASE_4W, **extra: float) -> Reading:
-    """A reading of ``load`` now with the values above (``extra`` replaces some)."""
-    values = three_phase_values() | extra
-    if wiring is Wiring.SINGLE_PHASE:
-        values = {
-            k: x for k, x in values.items() if not k.endswith(("_l2", "_l3", "l12", "l23", "l31"))
-        }
-    return Reading(
-        load=load,
-        wiring=wiring,
-        timestamp_s=time.time(),
-        duration_s=1.0,
-        windows=5,
-        values=values,
-        minimum=values,
-        maximum=values,
-        counters=counters(),
-        tariff=2,
-        partial_running=True,
-    )
+    """A reading of ``load`` now with the values above (``extra`` replaces some), as the Modbus
+    tests build theirs."""
+    return modbus_reading(load, wiring, **(three_phase_values() | extra))
 
 
 @dataclass

@@ -6,20 +6,14 @@ once acknowledged and its condition gone, the alarm clears and the output goes o
 clearing is mailed a minute after the raise at the earliest, as a flapping alarm's events are
 folded: tests/gateways/test_email_delivery.py covers that.)"""
 
-import re
 import time
 
 from playwright.sync_api import expect
-from ui_support import PageProblems, login, screenshot
+from ui_support import PageProblems, esc, login, screenshot
 
 from emsbox.testing.smtp import MailServer
 
 NAME = "Main load importing"
-
-
-def esc(path: str) -> str:
-    """A CSS id selector for a key path (dots and brackets escaped)."""
-    return "#" + re.sub(r"([.\[\]])", r"\\\1", path)
 
 
 def mail_titled(server: MailServer, subject: str):

@@ -16,17 +16,15 @@ The tests run in order on one device.
 """
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from ui_support import (
     ACTION_TIMEOUT_MS,
     ADMIN,
-    ADMIN_PASSWORD,
     PageProblems,
+    client,
+    esc,
     login,
     overflow,
     screenshot,
@@ -46,15 +44,6 @@ VOLTAGE = {
 }
 # Raised too: any power is above -1 GW; not latching.
 POWER = {"name": "Power measured", "variable": "p_sys", "condition": "above", "high": -1e9}
-
-
-@contextmanager
-def client(served, name: str = ADMIN, password: str = ADMIN_PASSWORD) -> Iterator[httpx.Client]:
-    """An API client logged in as ``name`` (session cookie)."""
-    with httpx.Client(base_url=f"{served.url}api/v1", verify=False, timeout=30) as c:
-        r = c.post("/login", json={"name": name, "password": password})
-        assert r.status_code == 200, r.text
-        yield c
 
 
 def set_rules(served, *rules: dict, system: bool = False) -> None:
@@ -282,11 +271,6 @@ def test_the_page_on_a_phone_and_in_the_dark(look, browser: Browser, ready):
         problems.assert_none()
     finally:
         context.close()
-
-
-def esc(path: str) -> str:
-    """A CSS id selector for a key path (dots and brackets escaped)."""
-    return "#" + re.sub(r"([.\[\]])", r"\\\1", path)
 
 
 def test_built_in_alarms_are_listed_with_what_they_watch(page, ready):

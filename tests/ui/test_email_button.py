@@ -4,13 +4,9 @@
 import re
 
 from playwright.sync_api import expect
-from ui_support import PageProblems, login, screenshot
+from ui_support import PageProblems, esc, login, screenshot
 
 from emsbox.testing.smtp import MailServer
-
-
-def esc(path: str) -> str:
-    return "#" + re.sub(r"([.\[\]])", r"\\\1", path)
 
 
 def test_the_test_button_says_off_then_sends_with_the_saved_settings(page, ready):

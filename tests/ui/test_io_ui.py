@@ -10,17 +10,13 @@ The tests run in order on one device.
 """
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 from ui_support import (
     ACTION_TIMEOUT_MS,
-    ADMIN,
-    ADMIN_PASSWORD,
     PageProblems,
+    client,
     login,
     overflow,
     screenshot,
@@ -28,15 +24,6 @@ from ui_support import (
 
 VIEWER = "vera"
 VIEWER_PASSWORD = "vera has a long password"
-
-
-@contextmanager
-def client(served, name: str = ADMIN, password: str = ADMIN_PASSWORD) -> Iterator[httpx.Client]:
-    """An API client logged in as ``name`` (session cookie)."""
-    with httpx.Client(base_url=f"{served.url}api/v1", verify=False, timeout=30) as c:
-        r = c.post("/login", json={"name": name, "password": password})
-        assert r.status_code == 200, r.text
-        yield c
 
 
 def set_io(served, **changes) -> None:

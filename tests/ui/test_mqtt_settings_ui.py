@@ -5,7 +5,6 @@ The tests run in order on one fresh device.
 """
 
 import datetime as dt
-import re
 import socket
 import stat
 from collections.abc import Iterator
@@ -17,14 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from playwright.sync_api import expect
-from ui_support import ADMIN, ADMIN_PASSWORD, PageProblems, login, screenshot
+from ui_support import ADMIN, ADMIN_PASSWORD, PageProblems, esc, login, screenshot
 
 INPUT = "form.settings-form input:not([type=file]), form.settings-form select"
-
-
-def esc(path: str) -> str:
-    """A CSS id selector for a key path (dots and brackets escaped)."""
-    return "#" + re.sub(r"([.\[\]])", r"\\\1", path)
 
 
 def closed_port() -> int:

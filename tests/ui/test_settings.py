@@ -2,18 +2,15 @@
 
 import re
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Page, expect
 from ui_support import (
-    ADMIN,
-    ADMIN_PASSWORD,
     PageProblems,
     Served,
+    client,
     complete_setup,
+    esc,
     login,
     screenshot,
 )
@@ -33,22 +30,6 @@ INPUTS = (
 def leaf_paths() -> set[str]:
     """Key path of every setting (not group) of the configuration; list items as ``[0]``."""
     return {c.path.replace("[]", "[0]") for c in config_doc.settings() if c.group is None}
-
-
-def esc(path: str) -> str:
-    """A CSS id selector for a key path (dots and brackets escaped)."""
-    return "#" + re.sub(r"([.\[\]])", r"\\\1", path)
-
-
-@contextmanager
-def client(
-    served: Served, name: str = ADMIN, password: str = ADMIN_PASSWORD
-) -> Iterator[httpx.Client]:
-    """An API client logged in as ``name`` (session cookie)."""
-    with httpx.Client(base_url=f"{served.url}api/v1", verify=False, timeout=30) as c:
-        r = c.post("/login", json={"name": name, "password": password})
-        assert r.status_code == 200, r.text
-        yield c
 
 
 def add_user(served: Served, name: str, role: str) -> str:

@@ -6,6 +6,9 @@ directories have a conftest.py.)
 """
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -52,6 +55,22 @@ def login(page: Page, served: Served, name: str = ADMIN, password: str = ADMIN_P
     page.fill("#login-password", password)
     page.click("button[type=submit]")
     page.locator(".topbar h1").wait_for()
+
+
+def esc(path: str) -> str:
+    """A CSS id selector for a settings key path (dots and brackets escaped)."""
+    return "#" + re.sub(r"([.\[\]])", r"\\\1", path)
+
+
+@contextmanager
+def client(
+    served: Served, name: str = ADMIN, password: str = ADMIN_PASSWORD
+) -> Iterator[httpx.Client]:
+    """An API client logged in as ``name`` (session cookie)."""
+    with httpx.Client(base_url=f"{served.url}api/v1", verify=False, timeout=30) as c:
+        r = c.post("/login", json={"name": name, "password": password})
+        assert r.status_code == 200, r.text
+        yield c
 
 
 SCREENSHOTS = Path(os.environ.get("EMSBOX_SCREENSHOTS", "test-output/screenshots"))
