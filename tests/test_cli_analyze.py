@@ -120,6 +120,7 @@ def test_too_short_recording_exits_2(tmp_path):
     res = run("analyze", str(f), "--wiring", "3P4W")
     assert res.returncode == 2
     assert "too short" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith(f"emsbox analyze: {f}: recording too short"), res.stderr
 
 
 def test_non_numeric_and_missing_files_exit_2(tmp_path):

@@ -138,6 +138,8 @@ def _analyze(args: argparse.Namespace) -> int:
         )
         try:
             results = analyze_recording(source)
+        except SourceError as exc:  # the readers name the file; the analysis does not
+            raise SourceError(f"{args.file}: {exc}") from None
         finally:
             source.close()
     except SourceError as exc:
@@ -147,7 +149,8 @@ def _analyze(args: argparse.Namespace) -> int:
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
         print(
-            f"emsbox analyze: the recording gives non-finite values for {', '.join(bad)}",
+            f"emsbox analyze: {args.file}: the recording gives non-finite values for "
+            f"{', '.join(bad)}",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT

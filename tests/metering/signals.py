@@ -474,13 +474,14 @@ def run_meter(
 
 # What the product promises on synthetic signals (relative for V, I, P, Q, S; absolute for the
 # others). Readings near zero (Q of a resistive load, I of a balanced neutral) are held to a
-# floor of 0.001 %: of the apparent power of their phase (P, Q) or of the largest value of
-# their kind (V, I, S).
+# floor of 0.00001 % of the apparent power of their phase (P, Q) or of the largest value of
+# their kind (V, I, S): a little above the rounding of the square root of a sum that cancels
+# (~3e-8), so that any error of the method itself shows.
 REL = 1e-4
 THD_PP = 0.02
 FREQ_HZ = 0.002
 PF = 2e-4
-FLOOR = 1e-5
+FLOOR = 1e-7
 
 # Worst errors seen by ``assert_matches``, per quantity kind and tag (for the accuracy docs).
 WORST: dict[str, float] = {}

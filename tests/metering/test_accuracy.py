@@ -159,7 +159,11 @@ def measure_steady(
 
 
 @pytest.mark.parametrize("nominal_hz", [50.0, 60.0])
-@pytest.mark.parametrize("freq_hz", [45.0, 50.0, 50.5, 55.0, 59.9, 60.0, 65.0])
+# Frequencies off any round grid too (48.7166, 50.0003, 61.5243 Hz): windows laid for a
+# frequency rounded to 2 mHz once let 1e-6 of S leak into P and Q there.
+@pytest.mark.parametrize(
+    "freq_hz", [45.0, 48.7166, 50.0, 50.0003, 50.5, 55.0, 59.9, 60.0, 61.5243, 65.0]
+)
 def test_distorted_unbalanced_three_phase_at_every_frequency(
     freq_hz: float, nominal_hz: float
 ) -> None:
@@ -336,6 +340,31 @@ def test_quadrants_signs_and_values(wiring: Wiring, quadrant: str) -> None:
                 assert np.all(np.sign(got) == np.sign(x)), f"sign of {q}_{suffix}"
             if q == "pf" and abs(e[f"p_{suffix}"]) > 1e-3 * e[f"s_{suffix}"]:
                 assert np.all(np.sign(got) == np.sign(x)), f"sign of {q}_{suffix}"
+
+
+@pytest.mark.parametrize(("freq_hz", "nominal_hz"), [(48.7166, 60.0), (50.0003, 50.0)])
+def test_a_small_power_next_to_a_large_reactive_one_is_within_its_reading(
+    freq_hz: float, nominal_hz: float
+) -> None:
+    # P is 0.06 % of S: an error of 1e-6 of S would be 0.17 % of P.
+    load = four_wire(balanced_voltages(230.0), [wave(20.0, a - 89.97) for a in (0, -120, 120)])
+    e = load.expected(freq_hz)
+    assert 0 < e["p_sys"] < 1e-3 * e["s_sys"]
+    run = run_meter(sample(load, freq_hz, 4000.0), 4000.0, load.wiring, nominal_hz)
+    for name in ("p_sys", "p_l1", "p_l2", "p_l3"):
+        assert np.allclose(run.windows[name], e[name], rtol=REL, atol=0.0), name
+
+
+def test_what_is_zero_in_the_signal_reads_exactly_zero() -> None:
+    """A PF of exactly -1 has a Q of exactly 0 and a pure inductance a P of exactly 0 (not
+    ±1e-12 of S), so that their energy goes to the quadrant the definitions give them."""
+    export = run_meter(sample(single_phase(wave(230.0), wave(10.0, 180.0)), 50.3), RATE,
+                       Wiring.SINGLE_PHASE)  # fmt: skip
+    assert np.all(export.windows["q_sys"] == 0.0) and np.all(export.windows["q_l1"] == 0.0)
+    inductive = four_wire(balanced_voltages(230.0), [wave(5.0, a - 90.0) for a in (0, -120, 120)])
+    run = run_meter(sample(inductive, 49.7), RATE, inductive.wiring)
+    assert np.all(run.windows["p_sys"] == 0.0) and np.all(run.windows["pf_sys"] == 0.0)
+    assert np.all(run.windows["q_sys"] > 0.0)
 
 
 def test_pure_export_single_phase_reads_minus_one_power_factor() -> None:

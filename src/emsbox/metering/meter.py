@@ -27,15 +27,19 @@ from emsbox.metering.window import WindowPlan, cycles_per_window, plan_windows
 from emsbox.metering.wiring import WiringMap, wiring_map
 from emsbox.samples import ChannelId, FloatArray, LoadInfo, SampleBlock, Wiring
 
-# Window frequencies are rounded to this step so that loads on one grid share a basis.
-FREQUENCY_STEP_HZ = 0.002
+# Window frequencies are rounded to this step: fine enough that a window spans its cycles to
+# within 2e-8 of one (windows laid for 1 mHz off let ~1e-6 of S leak into P and Q, which is
+# 0.1 % of a P of 0.1 % of S), coarse enough that a steady grid's windows reuse one basis.
+FREQUENCY_STEP_HZ = 0.000001
 # A block whose windows measure a frequency this far from the one they were laid out for is
 # laid out again window by window (start of a run, ramps, steps). 5 mHz of mismatch leaks
 # about 0.5·h·5e-5 of harmonic h into its neighbours: far below the accuracy targets.
 RESYNC_HZ = 0.005
-# Frequencies of a re-laid block are rounded coarser, so that few window lengths (and
-# matrix-product bases) are needed for one block.
-RESYNC_STEP_HZ = 0.002
+# Frequencies of a re-laid block are rounded to this step (each window laid for its own).
+RESYNC_STEP_HZ = FREQUENCY_STEP_HZ
+# A P or Q within this fraction of S is taken as zero: well above the rounding of the
+# computation (~1e-11 of S), far below what any meter resolves.
+ROUNDING_OF_S = 1e-9
 # Loads whose frequencies differ by more than this are windowed apart (different grids).
 SPLIT_HZ = 0.01
 # Windows laid out and measured in one pass (about a second).
@@ -215,9 +219,14 @@ class Meter:
         if self._received < STARTUP_S * self.sample_rate_hz and not final:
             return []
         groups: dict[tuple[object, ...], list[_LoadState]] = {}
+        started: list[float] = []
         for st in self._loads:
             if st.window_hz is None:
-                st.window_hz = self._initial_frequency(st)
+                own = self._initial_frequency(st)
+                # Loads on one grid start on one estimate, so that they are measured together
+                # from the first window on (their own estimates differ in the last µHz).
+                st.window_hz = next((f for f in started if abs(f - own) < SPLIT_HZ), own)
+                started.append(st.window_hz)
                 st.next_bound = self._buffer_start + st.half_edge
             key = (
                 st.spec.wiring,
@@ -321,8 +330,10 @@ class Meter:
         # rather than be copied out.
         memory = group.weighted.transpose(1, 0, 2, 3)
         bins = np.empty((nw, nl * nc, 3 * MAX_HARMONIC), dtype=np.complex128)
-        # One product per window length: all windows of a steady grid share one.
-        lengths = group.plan.window_samples
+        # One product per window length: all windows of a steady grid share one. Lengths are
+        # differences of summed bounds; rounded to 1e-9 samples (the 31st harmonic's basis
+        # then drifts by at most 1e-10 of a cycle over a window), equal ones are equal again.
+        lengths = np.round(group.plan.window_samples, 9)
         for length in np.unique(lengths):
             sel = np.flatnonzero(lengths == length)
             rows = memory[sel].reshape(-1, n)
@@ -468,6 +479,10 @@ def _values(wm: WiringMap, group: _Group, freq: FloatArray) -> dict[str, FloatAr
     fund_v, fund_i = fundamental(spec_v[..., : len(phases), :]), fundamental(spec_i)
     reactive = 2.0 * np.imag(fund_v * np.conj(fund_i)) / sw**2
     apparent = volts[..., : len(phases)] * amps
+    power, reactive = (
+        _zero_below_rounding(power, apparent),
+        _zero_below_rounding(reactive, apparent),
+    )
     out: dict[str, FloatArray] = {}
     for k, ph in enumerate(phases):
         out[f"v_{ph}"], out[f"i_{ph}"] = volts[..., k], amps[..., k]
@@ -496,8 +511,21 @@ def _values(wm: WiringMap, group: _Group, freq: FloatArray) -> dict[str, FloatAr
     else:
         out["p_sys"], out["q_sys"] = power.sum(axis=-1), reactive.sum(axis=-1)
     out["s_sys"] = apparent.sum(axis=-1)
+    for name in ("p_sys", "q_sys"):
+        out[name] = _zero_below_rounding(out[name], out["s_sys"])
     out["pf_sys"] = _power_factor(out["p_sys"], out["s_sys"])
     out["freq"] = freq
+    return out
+
+
+def _zero_below_rounding(x: FloatArray, s: FloatArray) -> FloatArray:
+    """``x`` (a P or Q), with 0 where it is within the computation's rounding of ``s``.
+
+    A P or Q that is zero in the signal comes out as ±1e-12 of S or so; exactly 0 it falls in
+    the quadrant the definitions give a zero (a PF of exactly -1 in II, a pure inductance in I)
+    instead of flipping between two window by window.
+    """
+    out: FloatArray = np.where(np.abs(x) <= ROUNDING_OF_S * s, 0.0, x)
     return out
 
 

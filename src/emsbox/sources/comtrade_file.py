@@ -186,7 +186,7 @@ def _parse_cfg(parts: _Parts) -> Any:
         where = f"line {lines.line_number}"
         where += f" {lines.last_line[:60]!r}" if lines.last_line else " (missing)"
         raise recording_error(
-            parts.cfg_label, f"malformed COMTRADE configuration at {where}: {_detail(exc)}"
+            parts.cfg_label, f"malformed COMTRADE configuration at {where}: {_cfg_problem(exc)}"
         ) from None
     if not cfg.sample_rates:
         raise recording_error(
@@ -351,3 +351,17 @@ def _physical(label: str, values: Any, channel: AnalogChannel, signal: str) -> F
 
 def _detail(exc: Exception) -> str:
     return one_line(str(exc)) or type(exc).__name__
+
+
+def _cfg_problem(exc: Exception) -> str:
+    """What the package's parser hit, in the words of the file rather than of Python."""
+    text = one_line(str(exc))
+    if text.startswith("invalid literal for int()"):
+        return f"{text.partition(': ')[2]} is not a whole number"
+    if text.startswith("could not convert string to float"):
+        return f"{text.partition(': ')[2]} is not a number"
+    if text.startswith("not enough values to unpack") or isinstance(exc, IndexError):
+        return "the line has fewer fields than it must"
+    if text.startswith("too many values to unpack"):
+        return "the line has more fields than it may"
+    return text or type(exc).__name__

@@ -73,12 +73,15 @@ def _column_positions(path: Path, header: list[str]) -> dict[str, list[int]]:
         if name in SIGNALS or name == TIME_COLUMN:
             positions.setdefault(name, []).append(index)
     if TIME_COLUMN not in positions:
+        if not all(name.isprintable() for name in header):
+            raise recording_error(path, "the first line is not a header of column names: not text")
         hint = ""
         if len(header) == 1 and any(sep in header[0] for sep in ";\t"):
             hint = "; columns must be separated by commas"
+        found = ", ".join(header)
+        found = found if len(found) <= 80 else found[:77] + "..."
         raise recording_error(
-            path,
-            f"the header has no time column '{TIME_COLUMN}' (found: {', '.join(header)}){hint}",
+            path, f"the header has no time column '{TIME_COLUMN}' (found: {found}){hint}"
         )
     return positions
 
