@@ -20,9 +20,10 @@ def no_commands(load: str, action: str, tariff: int | None, by: str) -> Future[o
     return done
 
 
-def reading(p: float, load: str = "main") -> Reading:
+def reading(p: float, load: str = "main", at_s: float | None = None) -> Reading:
     values = {"p_sys": p}
-    return Reading(load, Wiring.SINGLE_PHASE, time.time(), 1.0, 5, values, values, values, {})
+    at_s = time.time() if at_s is None else at_s
+    return Reading(load, Wiring.SINGLE_PHASE, at_s, 1.0, 5, values, values, values, {})
 
 
 def until(predicate, timeout_s: float = 5.0) -> None:
@@ -188,3 +189,29 @@ def test_the_history_keeps_a_latched_alarm_however_busy_the_others_are(tmp_path,
         assert states["Flapping"] == (False, False)
     finally:
         history.close()
+
+
+def test_the_delays_run_on_elapsed_time_not_on_the_wall_clock(bus, tmp_path):
+    from emsbox.control.alarm_watch import AlarmWatch
+
+    wall, ticks = [time.time()], [1000.0]
+    watch = AlarmWatch(bus, tmp_path, clock=lambda: wall[0], ticks=lambda: ticks[0])
+    watch.configure((rule(on_delay_s=10.0),), "main", system=False)
+    try:
+        bus.publish(reading(1500.0, at_s=wall[0]))
+        watch.check()
+        # NTP sets the clock a day forward: the alarm must still wait its 10 s.
+        wall[0] += 86400.0
+        bus.publish(reading(1500.0, at_s=wall[0]))
+        ticks[0] += 1.0
+        watch.check()
+        assert not watch.alarms()[0].active and watch.alarms()[0].value == 1500.0
+        # ... and a day back: it must not wait a day.
+        wall[0] -= 2 * 86400.0
+        bus.publish(reading(1500.0, at_s=wall[0]))
+        ticks[0] += 9.5
+        watch.check()
+        assert watch.alarms()[0].active
+        assert watch.alarms()[0].since_s == pytest.approx(wall[0])
+    finally:
+        watch.close()

@@ -7,9 +7,11 @@ import itertools
 import json
 import time
 
-from mqtt_support import DEVICE, Subscriber, plain
+import pytest
+from mqtt_support import DEVICE, Harness, Subscriber, plain
 
 from emsbox.gateways.errors import SetupError
+from emsbox.gateways.mqtt.alarm_queue import ALARM_QUEUE_FILE, AlarmQueue
 from emsbox.testing.mosquitto import Broker
 
 BASE = f"emsbox/{DEVICE}"
@@ -289,3 +291,64 @@ def test_alarm_events_are_published_and_kept_through_an_outage(broker, harness):
         sub.close()
     finally:
         again.stop()
+
+
+def test_alarm_events_wait_on_disk_through_a_restart_and_leave_once_acknowledged(broker, harness):
+    harness.apply(plain(broker))
+    harness.wait_connected()
+    broker.stop()
+    harness.wait_status(lambda s: not s.connected)
+    events = [{"name": f"A{k}", "event": "raised", "load": "main", "value": k} for k in range(3)]
+    for event in events:
+        harness.gateway.notify_alarm(event)
+    harness.close()  # emsbox stops while the broker is away
+    again = Broker(broker.directory, port=broker.port).start()
+    restarted = Harness(harness.directory)
+    try:
+        sub = Subscriber(again, f"{BASE}/alarm")
+        restarted.apply(plain(again))
+        got = [m.json() for m in sub.wait_for(f"{BASE}/alarm", 3, timeout_s=30)]
+        assert got == [{"device": DEVICE, **e} for e in events]
+        queue = AlarmQueue(harness.directory / ALARM_QUEUE_FILE, 10)
+        deadline = time.monotonic() + 10
+        while queue.count():
+            assert time.monotonic() < deadline, "acknowledged events still waiting"
+            time.sleep(0.05)
+        queue.close()
+        sub.close()
+    finally:
+        restarted.close()
+        again.stop()
+
+
+def test_a_damaged_alarm_queue_is_set_aside_and_alarms_still_go_out(tmp_path, broker):
+    directory = tmp_path / "damaged"
+    directory.mkdir()
+    (directory / ALARM_QUEUE_FILE).write_bytes(b"not a database" * 100)
+    damaged = Harness(directory)
+    try:
+        sub = Subscriber(broker, f"{BASE}/alarm")
+        damaged.apply(plain(broker))
+        damaged.wait_connected()
+        damaged.gateway.notify_alarm({"name": "A", "event": "raised"})
+        assert sub.wait_for(f"{BASE}/alarm")[0].json()["name"] == "A"
+        aside = directory / f"{ALARM_QUEUE_FILE}.damaged"
+        assert aside.read_bytes().startswith(b"not a database")
+        sub.close()
+    finally:
+        damaged.close()
+
+
+def test_the_alarm_queue_keeps_the_newest_events(tmp_path):
+    queue = AlarmQueue(tmp_path / "q.sqlite3", max_events=3)
+    for k in range(5):
+        queue.add({"name": f"A{k}", "value": float(k)})
+    assert queue.dropped == 2 and queue.count() == 3
+    pending = queue.pending(0, 10)
+    assert [e["name"] for _, e in pending] == ["A2", "A3", "A4"]
+    assert [e["name"] for _, e in queue.pending(pending[0][0], 1)] == ["A3"]
+    queue.remove([pending[0][0], pending[2][0]])
+    assert [e["name"] for _, e in queue.pending(0, 10)] == ["A3"]
+    with pytest.raises(ValueError):
+        queue.add({"value": float("nan")})
+    queue.close()

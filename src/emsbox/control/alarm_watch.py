@@ -87,9 +87,18 @@ class AlarmNotice:
 class AlarmWatch:
     """The configured alarms and the system's, checked by ``check``; thread-safe."""
 
-    def __init__(self, bus: Bus, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        data_dir: Path,
+        clock: Callable[[], float] = time.time,
+        ticks: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._bus = bus
         self._clock = clock
+        # The delays run on ``ticks``: a wall clock set by NTP (a device without a battery
+        # clock jumps by days at boot) would otherwise raise an alarm early or hold it back.
+        self._ticks = ticks
         self._lock = threading.Lock()
         self._log = AlarmLog(data_dir / ALARM_FILE)
         self._rules: dict[str, _Watched] = {}
@@ -198,7 +207,7 @@ class AlarmWatch:
 
     def check(self) -> None:
         """Look at every rule's value now, and at the system when its checks are due."""
-        now = self._clock()
+        now, ticks = self._clock(), self._ticks()
         with self._lock:
             watched = list(self._rules.values())
         for w in watched:
@@ -211,12 +220,12 @@ class AlarmWatch:
                 value = math.nan if found is None else float(found)
             w.value = value if math.isfinite(value) else None
             with self._lock:
-                events = w.alarm.update(now, value)
+                events = w.alarm.update(ticks, value)
             for event in events:
                 self._record(w, event, None)
-        if self._system_enabled and time.monotonic() >= self._system_due:
-            self._system_due = time.monotonic() + SYSTEM_EVERY_S
-            self._check_system(now)
+        if self._system_enabled and ticks >= self._system_due:
+            self._system_due = ticks + SYSTEM_EVERY_S
+            self._check_system(ticks)
 
     def close(self) -> None:
         """Stop checking, and close the history."""
@@ -225,7 +234,7 @@ class AlarmWatch:
             self._thread.join(10.0)
         self._log.close()
 
-    def _check_system(self, now: float) -> None:
+    def _check_system(self, ticks: float) -> None:
         """Run the system's own checks through their alarms; a check that is no longer made
         (its load was removed) clears its alarm."""
         conditions = [self.clock_watch.check()]
@@ -258,7 +267,7 @@ class AlarmWatch:
                     w = self._system[c.name] = _Watched(c.name, c.load, "", alarm)
                 if c.active or not w.detail:
                     w.detail = c.detail  # what went wrong stays shown once it is over
-                changes += [(w, e) for e in w.alarm.update(now, 1.0 if c.active else 0.0)]
+                changes += [(w, e) for e in w.alarm.update(ticks, 1.0 if c.active else 0.0)]
         for w, event in changes:
             self._record(w, event, None)
 

@@ -26,6 +26,7 @@ from emsbox.gateways.bacnet.identifiers import MAX_INSTANCE
 from emsbox.gateways.bacnet.objects import object_table
 from emsbox.gateways.bacnet.registration import registration_for
 from emsbox.gateways.errors import SetupError
+from emsbox.gateways.loop_thread import LoopThreads
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,6 @@ class BacnetGateway:
         load_health: LoadHealth | None = None,
         io_state: IoState | None = None,
     ) -> None:
-        self._bus = bus
         self._output = output
         self._load_health = load_health
         self._io_state = io_state
@@ -150,15 +150,10 @@ class BacnetGateway:
         self._received_at: dict[str, float] = {}
         self._tick_failed = False
         self.address: tuple[str, int] | None = None
-        self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._loop_thread = threading.Thread(
-            target=self._loop.run_forever, name="bacnet", daemon=True
-        )
-        self._feed_thread = threading.Thread(target=self._feed, name="bacnet-feed", daemon=True)
-        self._loop_thread.start()
-        self._feed_thread.start()
+        self._threads = LoopThreads("bacnet", bus, self._deliver, latest_first=True)
+        self._loop = self._threads.loop
+        self._threads.start()
 
     @property
     def device_instance(self) -> int | None:
@@ -171,12 +166,10 @@ class BacnetGateway:
         keeping what ran before, when the device cannot listen as configured. Nothing
         happens once the gateway is stopped."""
         with self._lock:
-            if self._stopping.is_set():
+            if self._threads.stopping.is_set():
                 return
-            future = asyncio.run_coroutine_threadsafe(
-                self._apply(config, list(loads), identity), self._loop
-            )
-            self.address = future.result(START_TIMEOUT_S)
+            work = self._apply(config, list(loads), identity)
+            self.address = self._threads.run(work, START_TIMEOUT_S)
             self._setup = _Setup(config, list(loads), identity)
 
     async def _apply(
@@ -360,38 +353,20 @@ class BacnetGateway:
     def stop(self) -> None:
         """Close the device and end the threads (once); waits for an ``apply`` under way."""
         with self._lock:
-            if self._stopping.is_set():
+            if self._threads.stopping.is_set():
                 return
-            self._stopping.set()
-            self._stop()
+            self._threads.stopping.set()
 
-    def _stop(self) -> None:
+            async def close() -> None:
+                if self._device is not None:
+                    self._device.close()
+                    self._device = None
 
-        async def close() -> None:
-            if self._device is not None:
-                self._device.close()
-                self._device = None
-
-        if self._loop.is_running():
-            asyncio.run_coroutine_threadsafe(close(), self._loop).result(5.0)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._loop_thread.join(5.0)
-        self._feed_thread.join(5.0)
-        self._loop.close()
+            if self._loop.is_running():
+                self._threads.run(close(), 5.0)
+            self._threads.close()
 
     # -- readings -------------------------------------------------------------------------
-
-    def _feed(self) -> None:
-        sub = self._bus.subscribe(maxlen=64)
-        try:
-            for reading in self._bus.latest_all().values():
-                self._deliver(reading)
-            while not self._stopping.is_set():
-                message = sub.get(0.5)
-                if isinstance(message, Reading):
-                    self._deliver(message)
-        finally:
-            self._bus.unsubscribe(sub)
 
     def _deliver(self, reading: Reading) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the gateway stops

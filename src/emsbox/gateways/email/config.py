@@ -188,8 +188,9 @@ class EmailConfig(BaseModel):
         ge=0.1,
         le=720.0,
         description=(
-            "How long a message that could not be sent is tried again (waits double from "
-            "10 s to 10 min); after that it is dropped and the failure logged."
+            "How long a message that could not be sent is tried again, counted while "
+            "emsbox runs (waits double from 10 s to 10 min); after that it is dropped and "
+            "the failure logged."
         ),
     )
 

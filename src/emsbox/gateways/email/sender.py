@@ -114,6 +114,7 @@ class EmailNotifier:
         data_dir: Path,
         *,
         clock: Callable[[], float] = time.time,
+        ticks: Callable[[], float] = time.monotonic,
         retry_min_s: float = RETRY_MIN_S,
         retry_max_s: float = RETRY_MAX_S,
         coalesce_s: float = COALESCE_S,
@@ -121,6 +122,7 @@ class EmailNotifier:
         self._data_dir = data_dir
         self._spool = Spool(data_dir / SPOOL_DIR)
         self._clock = clock
+        self._ticks = ticks  # elapsed time, for how long a message has been tried
         self._retry_min_s = retry_min_s
         self._retry_max_s = retry_max_s
         self._lock = threading.Lock()
@@ -132,6 +134,7 @@ class EmailNotifier:
         self._wake: asyncio.Event | None = None
         self._failures = 0
         self._retry_at = 0.0  # on the loop's clock: no attempt before
+        self._trying_since: dict[str, float] = {}  # file name: its first failure, in ticks
         self._sent = 0
         self._refused = 0
         self._given_up = 0
@@ -461,10 +464,17 @@ class EmailNotifier:
         # Said once per new reason, not at every retry.
         level = logging.WARNING if first else logging.DEBUG
         log.log(level, "e-mail not sent, tried again in %.0f s: %s", wait_s, exc)
-        now = self._clock()
+        now, ticks = self._clock(), self._ticks()
+        # A message is given up when it is old by the wall clock and has also been tried for
+        # that long in this run: a clock set by NTP (by days, at the boot of a device without
+        # a battery-backed clock) must not make fresh messages look old, nor a restart after
+        # a long stop drop what was waiting without a single try.
+        tried = {p.name: self._trying_since.get(p.name, ticks) for p in names}
+        self._trying_since = tried
         for path in names:
             created = creation_time(path)
-            if created is not None and now - created > max_age_s:
+            old = created is not None and now - created > max_age_s
+            if old and ticks - tried[path.name] > max_age_s:
                 spooled = self._spool.read(path)
                 if spooled is not None:
                     self._drop(spooled, f"given up after {max_age_s / 3600.0:g} h: {exc}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from emsbox.bus import Bus, Reading
 from emsbox.gateways.errors import SetupError
+from emsbox.gateways.loop_thread import LoopThreads
 from emsbox.gateways.modbus.config import ModbusConfig
 from emsbox.gateways.modbus.image import Identity, LoadRating, unit_image
 from emsbox.gateways.modbus.protocol import (
@@ -239,19 +240,13 @@ class ModbusGateway:
         self._tcp: _TcpServer | None = None
         self._rtu: RtuServer | None = None
         self.address: tuple[str, int] | None = None
-        self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
         # The images' own lock: never held while waiting for the event loop, so that a write
         # of the output register (answered on the loop) can rebuild them during an apply().
         self._images_lock = threading.Lock()
         self._models = SunSpecModels.FLOAT
-        self._stopping = threading.Event()
-        self._loop_thread = threading.Thread(
-            target=self._loop.run_forever, name="modbus", daemon=True
-        )
-        self._feed_thread = threading.Thread(target=self._feed, name="modbus-feed", daemon=True)
-        self._loop_thread.start()
-        self._feed_thread.start()
+        self._threads = LoopThreads("modbus", bus, self._update)
+        self._threads.start()
 
     def apply(self, config: ModbusConfig, ratings: list[LoadRating], identity: Identity) -> None:
         """Serve with ``config`` and these loads from now on. Raises ListenError, keeping
@@ -263,14 +258,12 @@ class ModbusGateway:
                 or (self._tcp is not None) != config.tcp_enabled
             )
             if tcp_changed:
-                future = asyncio.run_coroutine_threadsafe(self._switch(config), self._loop)
-                self.address = future.result(START_TIMEOUT_S)
+                self.address = self._threads.run(self._switch(config), START_TIMEOUT_S)
             try:
                 self._switch_rtu(config)
             except SerialLineError as exc:
                 if tcp_changed:
-                    back = asyncio.run_coroutine_threadsafe(self._switch(old), self._loop)
-                    self.address = back.result(START_TIMEOUT_S)
+                    self.address = self._threads.run(self._switch(old), START_TIMEOUT_S)
                 raise ListenError("modbus.rtu_serial_port", str(exc)) from None
             self._config = config
             with self._images_lock:
@@ -370,31 +363,18 @@ class ModbusGateway:
 
     def stop(self) -> None:
         """Close the server and its connections, and end the threads (once)."""
-        if self._stopping.is_set():
+        if self._threads.stopping.is_set():
             return
-        self._stopping.set()
+        self._threads.stopping.set()
         if self._tcp is not None:
-            asyncio.run_coroutine_threadsafe(self._tcp.stop(), self._loop).result(5.0)
+            self._threads.run(self._tcp.stop(), 5.0)
             self._tcp = None
         if self._rtu is not None:
             self._rtu.stop()
             self._rtu = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._loop_thread.join(5.0)
-        self._feed_thread.join(5.0)
-        self._loop.close()
+        self._threads.close()
 
     # -- images ----------------------------------------------------------------------------
-
-    def _feed(self) -> None:
-        sub = self._bus.subscribe(maxlen=64)
-        try:
-            while not self._stopping.is_set():
-                message = sub.get(0.5)
-                if isinstance(message, Reading):
-                    self._update(message)
-        finally:
-            self._bus.unsubscribe(sub)
 
     def _update(self, reading: Reading) -> None:
         if self._tcp is None and self._rtu is None:

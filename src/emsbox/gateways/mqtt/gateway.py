@@ -27,6 +27,7 @@ from typing import Protocol
 from emsbox.bus import Bus, Reading, Subscription
 from emsbox.gateways.errors import SetupError
 from emsbox.gateways.mqtt import azure, discovery
+from emsbox.gateways.mqtt.alarm_queue import ALARM_QUEUE_FILE, AlarmQueue
 from emsbox.gateways.mqtt.client import (
     Connection,
     ConnectSettings,
@@ -62,6 +63,7 @@ OUTBOX_IDLE_QUERY_S = 1.0  # how often an empty outbox is looked at without bein
 STATE_EARLY_S = 0.25
 DISCOVERY_FILE = "mqtt-discovery.json"
 MAX_ALARMS_WAITING = 1000
+ALARMS_IN_FLIGHT = 50  # alarm events published and not yet acknowledged, at most
 
 # (load, action, tariff, requested_by) → the result of the command.
 Commander = Callable[[str, str, int | None, str], "Future[object]"]
@@ -187,8 +189,8 @@ class MqttGateway:
         self._records_sent = 0
         self._discovery = DiscoveryState(data_dir / DISCOVERY_FILE)
         self._resume_after = 0  # every record up to this one was acknowledged
-        # Alarm events waiting to be published (kept in memory while disconnected).
-        self._alarms: deque[dict[str, object]] = deque(maxlen=MAX_ALARMS_WAITING)
+        # Alarm events waiting to be published, on disk until the broker has them.
+        self._alarms = AlarmQueue(data_dir / ALARM_QUEUE_FILE, MAX_ALARMS_WAITING)
         self._rng = random.Random()
 
     # -- control -----------------------------------------------------------------------------
@@ -284,15 +286,13 @@ class MqttGateway:
             )
 
     def notify_alarm(self, event: Mapping[str, object]) -> None:
-        """Publish an alarm event on the alarm topic (QoS 1) when enabled; kept while the
-        broker is away (the newest MAX_ALARMS_WAITING)."""
+        """Publish an alarm event on the alarm topic (QoS 1) when enabled; kept on disk until
+        the broker has acknowledged it, through outages and restarts (the newest
+        MAX_ALARMS_WAITING)."""
         with self._lock:
-            if self._config.enabled:
-                self._alarms.append(dict(event))
-
-    def _next_alarm(self) -> dict[str, object] | None:
-        with self._lock:
-            return self._alarms.popleft() if self._alarms else None
+            enabled = self._config.enabled
+        if enabled:
+            self._alarms.add(event)
 
     def device_id(self) -> str:
         """The device id in use (the configured one, else the default)."""
@@ -396,6 +396,9 @@ class _Session:
         self.results: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.outbox_backlog = True
         self.last_query = 0.0
+        self.alarm_mids: dict[int, int] = {}  # message id: alarm event id, until acknowledged
+        self.alarms_sent_through = 0
+        gateway._alarms.added.set()  # a new session sends what earlier ones could not
 
     # connecting
 
@@ -464,18 +467,39 @@ class _Session:
                 self._drain_outbox(conn)
             while not self.results.empty():
                 conn.publish(self.topics.command_result(), self.results.get(), 1, False)
-            while (alarm := self.g._next_alarm()) is not None:
-                body = json.dumps({"device": self.topics.device_id, **alarm}, allow_nan=False)
-                conn.publish(self.topics.alarm(), body, 1, False)
+            self._publish_alarms(conn)
         conn.close((self.topics.status(), STATUS_OFFLINE, not self.topics.azure))
         self._acknowledged(conn)
 
     def _acknowledged(self, conn: Connection) -> None:
         moved = False
+        alarms_done: list[int] = []
         for mid in conn.acknowledged():
-            moved |= self.inflight.acked(mid)
+            event_id = self.alarm_mids.pop(mid, None)
+            if event_id is not None:
+                alarms_done.append(event_id)
+            else:
+                moved |= self.inflight.acked(mid)
         if moved and self.inflight.acknowledged_through is not None:
             self.g._outbox.acknowledge(self.inflight.acknowledged_through)
+        if alarms_done:
+            self.g._alarms.remove(alarms_done)
+
+    def _publish_alarms(self, conn: Connection) -> None:
+        """Publish the alarm events waiting on disk (each once per session: those not
+        acknowledged go again in the next one)."""
+        waiting = self.g._alarms
+        room = ALARMS_IN_FLIGHT - len(self.alarm_mids)
+        if room <= 0 or not waiting.added.is_set():
+            return
+        waiting.added.clear()
+        events = waiting.pending(self.alarms_sent_through, room)
+        if len(events) == room:
+            waiting.added.set()  # more wait: look again once some are acknowledged
+        for event_id, event in events:
+            body = json.dumps({"device": self.topics.device_id, **event}, allow_nan=False)
+            self.alarm_mids[conn.publish(self.topics.alarm(), body, 1, False)] = event_id
+            self.alarms_sent_through = event_id
 
     def _readings(self) -> None:
         latest: dict[str, Reading] = {}
