@@ -49,3 +49,14 @@ def test_plan_is_gapless_and_needs_only_available_samples():
     assert np.allclose(np.diff(plan.bounds), 1267.3)
     assert plan.first[-1] + plan.length <= 6400
     assert plan_windows(64.0, 1267.3, 64.0, 1000).n_windows == 0
+
+
+@pytest.mark.parametrize("start", [0.0, 5e7 + 0.123, 3.3e9 + 0.7])
+def test_windows_laid_with_one_length_keep_exactly_that_length_far_into_a_run(start):
+    # One length means one DFT basis for the whole pass: window lengths must not pick up the
+    # rounding of bounds that are large numbers (a day at 6.4 kS/s is 5.5e8 samples).
+    length = 6400.0 * 10 / 49.987654
+    plan = plan_windows(start, np.array([length]), 64.0, int(start) + 20_000, max_windows=5)
+    assert plan.n_windows == 5
+    assert set(plan.window_samples.tolist()) == {length}
+    assert np.allclose(np.diff(plan.bounds), length, rtol=0, atol=1e-5)

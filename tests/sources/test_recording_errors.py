@@ -47,6 +47,7 @@ CSV_CASES = {
     "blank first line": ("\nt,v_l1,i_l1\n0,1,2\n", ["first line must be the header"]),
     "no time column": ("time,v_l1,i_l1\n0,1,2\n", ["no time column 't'", "time, v_l1, i_l1"]),
     "semicolons": ("t;v_l1;i_l1\n0;1;2\n", ["no time column", "separated by commas"]),
+    "tabs": ("t\tv_l1\ti_l1\n0\t1\t2\n", ["no time column", "separated by commas"]),
     "twice": ("t,v_l1,i_l1,V_L1\n0,1,2,3\n", ["column 'v_l1' appears 2 times"]),
     "missing": ("t,v_l1,i_l2\n0,1,2\n", ["recording lacks channel i_l1 needed for 1P2W wiring"]),
     "binary junk": ("\x00\x01\x02\xff\xfe", ["not a header of column names: not text"]),
@@ -168,6 +169,8 @@ def test_empty_and_corrupt_configurations(tmp_path):
     assert message.endswith("'at all' is not a whole number"), message
     cfg.write_text("station\n")
     assert error_of(cfg).endswith("the line has fewer fields than it must")
+    cfg.write_text("station,device,1999\n,2A,0D\n")
+    assert error_of(cfg).endswith("an empty field where a whole number must be")
     cfg.write_text("station,device,1999\n2,2A,0D\n")
     assert "malformed COMTRADE configuration at line 3 (missing)" in error_of(cfg)
     cfg.write_bytes(os.urandom(300))

@@ -225,7 +225,8 @@ class Meter:
                 own = self._initial_frequency(st)
                 # Loads on one grid start on one estimate, so that they are measured together
                 # from the first window on (their own estimates differ in the last µHz).
-                st.window_hz = next((f for f in started if abs(f - own) < SPLIT_HZ), own)
+                near = [f for f in started if abs(f - own) < SPLIT_HZ]
+                st.window_hz = min(near, key=lambda f: abs(f - own)) if near else own
                 started.append(st.window_hz)
                 st.next_bound = self._buffer_start + st.half_edge
             key = (
@@ -330,10 +331,8 @@ class Meter:
         # rather than be copied out.
         memory = group.weighted.transpose(1, 0, 2, 3)
         bins = np.empty((nw, nl * nc, 3 * MAX_HARMONIC), dtype=np.complex128)
-        # One product per window length: all windows of a steady grid share one. Lengths are
-        # differences of summed bounds; rounded to 1e-9 samples (the 31st harmonic's basis
-        # then drifts by at most 1e-10 of a cycle over a window), equal ones are equal again.
-        lengths = np.round(group.plan.window_samples, 9)
+        # One product per window length: all windows of a steady grid share one.
+        lengths = group.plan.window_samples
         for length in np.unique(lengths):
             sel = np.flatnonzero(lengths == length)
             rows = memory[sel].reshape(-1, n)

@@ -51,6 +51,7 @@ class WindowPlan:
     first: IntArray
     length: int
     half_edge: float
+    lengths: FloatArray  # each window's length in samples, as it was laid out
 
     @property
     def n_windows(self) -> int:
@@ -59,9 +60,10 @@ class WindowPlan:
 
     @property
     def window_samples(self) -> FloatArray:
-        """Length of each window in samples."""
-        out: FloatArray = np.diff(self.bounds)
-        return out
+        """Length of each window in samples: the lengths it was laid out with, not the
+        differences of its bounds, which far into a run (bounds of 1e7 samples and more)
+        differ in their last bits from window to window."""
+        return self.lengths
 
     def weights(
         self, start: FloatArray | None = None, stop: FloatArray | None = None
@@ -106,4 +108,10 @@ def plan_windows(
     n = int(np.count_nonzero(first + length <= available_end))
     if max_windows is not None:
         n = min(n, max_windows)
-    return WindowPlan(bounds=bounds[: n + 1], first=first[:n], length=length, half_edge=half_edge)
+    return WindowPlan(
+        bounds=bounds[: n + 1],
+        first=first[:n],
+        length=length,
+        half_edge=half_edge,
+        lengths=lengths[:n],
+    )

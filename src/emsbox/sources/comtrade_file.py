@@ -356,10 +356,17 @@ def _detail(exc: Exception) -> str:
 def _cfg_problem(exc: Exception) -> str:
     """What the package's parser hit, in the words of the file rather than of Python."""
     text = one_line(str(exc))
-    if text.startswith("invalid literal for int()"):
-        return f"{text.partition(': ')[2]} is not a whole number"
-    if text.startswith("could not convert string to float"):
-        return f"{text.partition(': ')[2]} is not a number"
+    for start, kind in (
+        ("invalid literal for int()", "a whole number"),
+        ("could not convert string to float", "a number"),
+    ):
+        if text.startswith(start):
+            value = text.partition(": ")[2]
+            return (
+                f"an empty field where {kind} must be"
+                if value == "''"
+                else f"{value} is not {kind}"
+            )
     if text.startswith("not enough values to unpack") or isinstance(exc, IndexError):
         return "the line has fewer fields than it must"
     if text.startswith("too many values to unpack"):

@@ -73,7 +73,7 @@ def _column_positions(path: Path, header: list[str]) -> dict[str, list[int]]:
         if name in SIGNALS or name == TIME_COLUMN:
             positions.setdefault(name, []).append(index)
     if TIME_COLUMN not in positions:
-        if not all(name.isprintable() for name in header):
+        if not all(name.replace("\t", " ").isprintable() for name in header):
             raise recording_error(path, "the first line is not a header of column names: not text")
         hint = ""
         if len(header) == 1 and any(sep in header[0] for sep in ";\t"):
