@@ -9,6 +9,7 @@ Subscribers that ask for fast values also get every measurement window as it is 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ class Bus:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: dict[str, Reading] = {}
+        self._arrived: dict[str, float] = {}  # when each load's latest came (monotonic)
         self._subscribers: list[Subscription] = []
         self.published = 0
 
@@ -134,6 +136,7 @@ class Bus:
         with self._lock:
             if isinstance(message, Reading):
                 self._latest[message.load] = message
+                self._arrived[message.load] = time.monotonic()
                 self.published += 1
             subscribers = list(self._subscribers)
         for sub in subscribers:
@@ -144,6 +147,13 @@ class Bus:
         """The most recent reading of ``load``, or None before its first."""
         with self._lock:
             return self._latest.get(load)
+
+    def age_s(self, load: str) -> float | None:
+        """Seconds since the latest reading of ``load`` was published (elapsed time, which a
+        clock set by NTP does not move), or None before its first."""
+        with self._lock:
+            arrived = self._arrived.get(load)
+        return None if arrived is None else time.monotonic() - arrived
 
     def latest_all(self) -> Mapping[str, Reading]:
         """The most recent reading of every load that has one."""

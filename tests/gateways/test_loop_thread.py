@@ -49,3 +49,11 @@ def test_readings_are_handed_over_and_a_bad_one_does_not_stop_the_feed(caplog):
     assert threads.stopping.is_set() and threads.loop.is_closed()
     names = {t.name for t in threading.enumerate()}
     assert "test" not in names and "test-feed" not in names
+
+
+def test_close_twice_does_nothing_more():
+    threads = LoopThreads("twice", Bus(), lambda r: None)
+    threads.start()
+    threads.close()
+    threads.close()
+    assert threads.loop.is_closed()

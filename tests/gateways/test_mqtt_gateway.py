@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import time
 
 import pytest
@@ -332,7 +333,7 @@ def test_a_damaged_alarm_queue_is_set_aside_and_alarms_still_go_out(tmp_path, br
         damaged.wait_connected()
         damaged.gateway.notify_alarm({"name": "A", "event": "raised"})
         assert sub.wait_for(f"{BASE}/alarm")[0].json()["name"] == "A"
-        aside = directory / f"{ALARM_QUEUE_FILE}.damaged"
+        (aside,) = directory.glob(f"{ALARM_QUEUE_FILE}.damaged-*")
         assert aside.read_bytes().startswith(b"not a database")
         sub.close()
     finally:
@@ -352,3 +353,52 @@ def test_the_alarm_queue_keeps_the_newest_events(tmp_path):
     with pytest.raises(ValueError):
         queue.add({"value": float("nan")})
     queue.close()
+
+
+def test_an_alarm_queue_that_cannot_be_written_keeps_alarms_in_memory(tmp_path, broker, caplog):
+    directory = tmp_path / "unwritable"
+    directory.mkdir()
+    (directory / ALARM_QUEUE_FILE).mkdir()  # no database can be opened there
+    h = Harness(directory)
+    try:
+        sub = Subscriber(broker, f"{BASE}/alarm")
+        h.apply(plain(broker))
+        h.wait_connected()
+        for k in range(3):
+            h.gateway.notify_alarm({"name": f"A{k}", "event": "raised"})
+        got = [m.json()["name"] for m in sub.wait_for(f"{BASE}/alarm", 3)]
+        assert got == ["A0", "A1", "A2"]
+        assert "alarm events wait in memory until emsbox restarts" in caplog.text
+        assert (directory / ALARM_QUEUE_FILE).is_dir()  # nothing set aside
+        assert h.gateway.status().connected
+        sub.close()
+    finally:
+        h.close()
+
+
+def test_the_alarm_queue_falls_back_to_memory_when_its_file_fails(tmp_path, caplog):
+    queue = AlarmQueue(tmp_path / "q.sqlite3", max_events=3)
+    queue.add({"name": "on disk"})
+    ((first_id, _),) = queue.pending(0, 10)
+    queue.close()
+    # A database another process holds locked is not damaged: it is left alone.
+    holder = sqlite3.connect(tmp_path / "q.sqlite3")
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        queue.add({"name": "in memory"})
+        pending = queue.pending(first_id, 10)
+        assert [e["name"] for _, e in pending] == ["in memory"] and pending[0][0] > first_id
+        queue.remove([pending[0][0]])
+        assert queue.count() == 0
+        for k in range(5):
+            queue.add({"name": f"M{k}"})
+        assert [e["name"] for _, e in queue.pending(0, 10)] == ["M2", "M3", "M4"]
+        assert queue.dropped == 2
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "cannot be used" in caplog.text and not list(tmp_path.glob("*.damaged*"))
+    again = AlarmQueue(tmp_path / "q.sqlite3", max_events=3)
+    assert [e["name"] for _, e in again.pending(0, 10)] == ["on disk"]
+    again.close()

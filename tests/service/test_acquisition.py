@@ -191,3 +191,36 @@ def test_a_looped_recording_feeds_a_load(tmp_path):
     last = readings[-1].values
     assert last["v_l1"] == pytest.approx(230.0, rel=1e-4)
     assert last["p_sys"] == pytest.approx(2300 * np.cos(0.3), rel=1e-4)
+
+
+def test_readings_follow_a_clock_set_forward(tmp_path):
+    # The clock is set an hour forward two seconds in, as NTP does at the boot of a device
+    # without a battery-backed clock: readings then carry the clock's time, on whole seconds.
+    began = time.monotonic()
+
+    def clock() -> float:
+        elapsed = time.monotonic() - began
+        return START_S + elapsed + (3600.0 if elapsed > 2.0 else 0.0)
+
+    plans = build_sources(MeterConfig(), tmp_path, 0.0)
+    bus = Bus()
+    sub = bus.subscribe()
+    acq = LiveAcquisition(
+        plans[0], bus, tmp_path / "counters.sqlite3", 1.0, realtime=True, clock=clock
+    )
+    acq.start()
+    try:
+        readings = _collect(sub, 5, timeout_s=30.0)
+    finally:
+        acq.stop()
+    times = [r.timestamp_s for r in readings]
+    assert all(t == int(t) for t in times)
+    assert times[0] < START_S + 10 and times[-1] > START_S + 3600
+    assert all(b > a for a, b in itertools.pairwise(times))
+    # Energy goes on counting across the step, nothing counted twice or lost.
+    for a, b in itertools.pairwise(readings):
+        assert b.counters["hours_on"] > a.counters["hours_on"]
+    assert sum(r.duration_s for r in readings[1:]) == pytest.approx(
+        (readings[-1].counters["hours_on"] - readings[0].counters["hours_on"]) * 3600.0,
+        rel=1e-6,
+    )

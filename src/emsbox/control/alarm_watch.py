@@ -3,8 +3,8 @@ for the system itself, their history and their notices.
 
 ``AlarmWatch.check`` runs once a second in a thread of its own (so that a slow check, a store
 busy answering, never holds up the controller's 10-ms loop of the digital I/O): each rule
-takes its load's latest value from the bus (a value older than ``STALE_S`` is none: it
-neither raises nor clears), and every ``SYSTEM_EVERY_S`` the system's checks
+takes its load's latest value from the bus (a value that has not come for ``STALE_S`` is
+none: it neither raises nor clears), and every ``SYSTEM_EVERY_S`` the system's checks
 (``system_alarms.py``) run through the same state machine. Every transition is recorded in
 ``alarms.sqlite3`` and handed to ``on_alarm`` (MQTT, e-mail).
 """
@@ -28,7 +28,7 @@ from emsbox.control.system_alarms import ClockWatch, SystemCondition
 log = logging.getLogger(__name__)
 
 ALARM_FILE = "alarms.sqlite3"
-STALE_S = 10.0  # an older reading is no value: alarms on it neither raise nor clear
+STALE_S = 10.0  # a reading that came longer ago is no value: it neither raises nor clears
 SYSTEM_EVERY_S = 5.0  # how often the system's own checks run (they read the store)
 CHECK_EVERY_S = 1.0
 
@@ -207,13 +207,16 @@ class AlarmWatch:
 
     def check(self) -> None:
         """Look at every rule's value now, and at the system when its checks are due."""
-        now, ticks = self._clock(), self._ticks()
+        ticks = self._ticks()
         with self._lock:
             watched = list(self._rules.values())
         for w in watched:
             reading = self._bus.latest(w.load)
             value = math.nan
-            if reading is not None and now - reading.timestamp_s <= STALE_S:
+            # Fresh by when it came, not by its time stamp, which keeps the time base the
+            # measuring started with when the clock is set (see the clock-jump alarm).
+            age = self._bus.age_s(w.load)
+            if reading is not None and age is not None and age <= STALE_S:
                 found = reading.values.get(w.variable)
                 if found is None:
                     found = reading.counters.get(w.variable)

@@ -54,9 +54,11 @@ class LoopThreads:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout_s)
 
     def close(self) -> None:
-        """Stop the loop and both threads, and close the loop: what runs on it must have been
-        closed first (with ``run``)."""
+        """Stop the loop and both threads, and close the loop (once; later calls do nothing):
+        what runs on it must have been closed first (with ``run``)."""
         self.stopping.set()
+        if self.loop.is_closed():
+            return
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._loop_thread.join(JOIN_TIMEOUT_S)
         self._feed_thread.join(JOIN_TIMEOUT_S)

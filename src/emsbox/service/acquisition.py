@@ -37,6 +37,10 @@ BLOCK_S = 0.2
 SAVE_INTERVAL_S = 0.75
 # A source that has not produced a reading for this long is reported unhealthy.
 STALE_AFTER_S = 5.0
+# The wall clock this far ahead of the measured time: it was set, and readings follow it. (A
+# clock set back is not followed: readings keep their time base until the measuring restarts,
+# rather than come with times the store already holds.)
+CLOCK_STEP_S = 5.0
 
 Action = Literal["start", "stop", "reset", "tariff"]
 
@@ -203,6 +207,19 @@ class LiveAcquisition:
                 if offset_s is None:
                     offset_s = self._clock() - samples.start_s
                     cycle_end = self._next_boundary(samples.start_s + offset_s)
+                elif self._realtime:
+                    block_end = samples.start_s + samples.n_samples / rate + offset_s
+                    ahead = self._clock() - block_end
+                    if ahead >= CLOCK_STEP_S:
+                        # The clock was set forward (NTP at the boot of a device without a
+                        # battery-backed clock): the cycles under way close at their old
+                        # times, and readings from now on carry the clock's time.
+                        assert cycle_end is not None
+                        for name in cycles:
+                            self._publish(name, cycles, counters, cycle_end)
+                        offset_s += ahead
+                        cycle_end = self._next_boundary(samples.start_s + offset_s)
+                        log.warning("the clock was set %+.0f s: readings follow it", ahead)
                 assert cycle_end is not None
                 received += samples.n_samples
                 fast = self._bus.has_fast_subscribers()

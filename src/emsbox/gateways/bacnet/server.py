@@ -362,9 +362,11 @@ class BacnetGateway:
                     self._device.close()
                     self._device = None
 
-            if self._loop.is_running():
-                self._threads.run(close(), 5.0)
-            self._threads.close()
+            try:
+                if self._loop.is_running():
+                    self._threads.run(close(), 5.0)
+            finally:  # the threads end even if the device did not close cleanly
+                self._threads.close()
 
     # -- readings -------------------------------------------------------------------------
 

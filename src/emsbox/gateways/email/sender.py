@@ -368,7 +368,9 @@ class EmailNotifier:
                 with self._lock:
                     config = self._config
                 waiting = self._spool.waiting()
-                if waiting and config.enabled:
+                if not config.enabled:
+                    self._trying_since.clear()  # time switched off is no time spent trying
+                elif waiting:
                     delay = self._retry_at - loop.time()
                     if delay <= 0:
                         await self._deliver(waiting, config)
@@ -470,7 +472,8 @@ class EmailNotifier:
         # a battery-backed clock) must not make fresh messages look old, nor a restart after
         # a long stop drop what was waiting without a single try.
         tried = {p.name: self._trying_since.get(p.name, ticks) for p in names}
-        self._trying_since = tried
+        if names:  # none when the spool could not even be listed: nothing to forget then
+            self._trying_since = tried
         for path in names:
             created = creation_time(path)
             old = created is not None and now - created > max_age_s

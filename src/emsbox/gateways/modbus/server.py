@@ -366,13 +366,15 @@ class ModbusGateway:
         if self._threads.stopping.is_set():
             return
         self._threads.stopping.set()
-        if self._tcp is not None:
-            self._threads.run(self._tcp.stop(), 5.0)
-            self._tcp = None
-        if self._rtu is not None:
-            self._rtu.stop()
-            self._rtu = None
-        self._threads.close()
+        try:
+            if self._tcp is not None:
+                self._threads.run(self._tcp.stop(), 5.0)
+                self._tcp = None
+            if self._rtu is not None:
+                self._rtu.stop()
+                self._rtu = None
+        finally:  # the threads end even if a server did not close cleanly
+            self._threads.close()
 
     # -- images ----------------------------------------------------------------------------
 

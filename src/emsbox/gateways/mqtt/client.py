@@ -9,6 +9,7 @@ because paho keeps unacknowledged messages in memory only (shared PITFALLS.md).
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
 import time
@@ -20,8 +21,14 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+log = logging.getLogger(__name__)
+
 # Messages sent but not yet acknowledged: enough to keep a local broker busy.
 MAX_INFLIGHT = 500
+# paho numbers messages 1…65535 and then starts again, acknowledged or not (the callback of a
+# QoS 0 message carries its number too): a session whose oldest QoS 1 message has waited this
+# many publishes is given up before a number could come round to it.
+MAX_PUBLISHES_UNACKNOWLEDGED = 30_000
 
 
 class MqttError(Exception):
@@ -112,6 +119,9 @@ class Connection:
         self.settings = settings
         self._on_message = on_message
         self._acked: list[int] = []
+        self._published_count = 0
+        self._awaiting: dict[int, int] = {}  # QoS 1 message id: publishes before it was sent
+        self._refusals: set[str] = set()  # reasons the broker gave for refusing a message
         self._connack: ReasonCode | None = None
         self._lost: str | None = None
         client = paho.Client(
@@ -145,7 +155,14 @@ class Connection:
     ) -> None:
         self._lost = f"connection lost ({code})" if code.is_failure else "disconnected"
 
-    def _published(self, _c: object, _u: object, mid: int, _code: object, _p: object) -> None:
+    def _published(self, _c: object, _u: object, mid: int, code: object, _p: object) -> None:
+        if self._awaiting.pop(mid, None) is None:
+            return  # a QoS 0 message went out: nothing to acknowledge
+        if isinstance(code, ReasonCode) and code.is_failure and str(code) not in self._refusals:
+            # MQTT 5 brokers say why they refuse a message (not authorised, quota exceeded):
+            # sending it again would change nothing, so it counts as answered, but said once.
+            self._refusals.add(str(code))
+            log.warning("mqtt: the broker refused a message: %s", code)
         self._acked.append(mid)
 
     def _message(self, _c: object, _u: object, message: paho.MQTTMessage) -> None:
@@ -192,9 +209,17 @@ class Connection:
     def publish(self, topic: str, payload: str | bytes, qos: int, retain: bool) -> int:
         """Queue a message; its id (reported by ``acknowledged`` once the broker has it, for
         QoS 1). MqttError if the session is lost."""
+        if self._awaiting:
+            oldest = next(iter(self._awaiting.values()))  # ids are kept in sending order
+            if self._published_count - oldest >= MAX_PUBLISHES_UNACKNOWLEDGED:
+                self._lost = "connection lost (no acknowledgement from the broker)"
+                raise MqttError(self._lost)
         info = self._client.publish(topic, payload, qos, retain)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise MqttError(f"cannot publish: {paho.error_string(info.rc)}")
+        if qos > 0:
+            self._awaiting[int(info.mid)] = self._published_count
+        self._published_count += 1
         return int(info.mid)
 
     def subscribe(self, topic: str) -> None:

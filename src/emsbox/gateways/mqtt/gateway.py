@@ -292,7 +292,10 @@ class MqttGateway:
         with self._lock:
             enabled = self._config.enabled
         if enabled:
-            self._alarms.add(event)
+            try:
+                self._alarms.add(event)
+            except ValueError as exc:  # not JSON (a NaN): nothing a broker could take
+                log.error("mqtt: alarm event %r not published: %s", event.get("name"), exc)
 
     def device_id(self) -> str:
         """The device id in use (the configured one, else the default)."""
