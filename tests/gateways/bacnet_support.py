@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modbus_support import reading as modbus_reading
+from modbus_support import three_phase_values as modbus_values
 
 from emsbox.bus import Bus, Reading
 from emsbox.gateways.bacnet.config import BacnetConfig
@@ -29,14 +30,9 @@ CLIENT_SCRIPT = Path(__file__).with_name("bacnet_client.py")
 
 
 def three_phase_values(seed: float = 0.0) -> dict[str, float]:
-    """A plausible three-phase load's instantaneous values (every one distinct)."""
-    v = {"v_l1": 230.1 + seed, "v_l2": 231.2, "v_l3": 229.3}
-    v |= {"v_l12": 399.5, "v_l23": 400.1, "v_l31": 398.7, "v_ln_sys": 230.2, "v_ll_sys": 399.4}
-    v |= {"i_l1": 10.25, "i_l2": 11.5, "i_l3": 9.75, "i_n": 1.2, "i_sys": 10.5}
-    v |= {"p_l1": 2100.5, "p_l2": 2300.25, "p_l3": -1900.75, "p_sys": 2500.0}
-    v |= {"q_l1": 300.0, "q_l2": -250.0, "q_l3": 120.0, "q_sys": 170.0}
-    v |= {"s_l1": 2360.0, "s_l2": 2660.0, "s_l3": 2240.0, "s_sys": 7260.0}
-    v |= {"pf_l1": 0.89, "pf_l2": 0.865, "pf_l3": -0.848, "pf_sys": 0.344, "freq": 50.02}
+    """The Modbus tests' three-phase values, with every THD distinct and the L-L ones too (each
+    object must be told apart by its value)."""
+    v = modbus_values(seed)
     v |= {f"thd_{x}": 2.5 + k / 10 for k, x in enumerate(("i_l1", "i_l2", "i_l3", "v_l1"))}
     v |= {"thd_v_l2": 3.1, "thd_v_l3": 3.2, "thd_v_l12": 1.1, "thd_v_l23": 1.2, "thd_v_l31": 1.3}
     return v

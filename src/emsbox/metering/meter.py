@@ -35,8 +35,6 @@ FREQUENCY_STEP_HZ = 0.000001
 # laid out again window by window (start of a run, ramps, steps). 5 mHz of mismatch leaks
 # about 0.5·h·5e-5 of harmonic h into its neighbours: far below the accuracy targets.
 RESYNC_HZ = 0.005
-# Frequencies of a re-laid block are rounded to this step (each window laid for its own).
-RESYNC_STEP_HZ = FREQUENCY_STEP_HZ
 # A P or Q within this fraction of S is taken as zero: well above the rounding of the
 # computation (~1e-11 of S), far below what any meter resolves.
 ROUNDING_OF_S = 1e-9
@@ -258,7 +256,7 @@ class Meter:
             return None
         assert group.freq is not None
         median = np.median(group.freq, axis=0)
-        measured = np.round(median / RESYNC_STEP_HZ) * RESYNC_STEP_HZ
+        measured = np.round(median / FREQUENCY_STEP_HZ) * FREQUENCY_STEP_HZ
         # The first pass of a run is always laid again, so that where a run starts does not
         # hang on the coarse first estimate (or on how its first samples were blocked).
         if lead.first_bound is None or np.max(np.abs(median - group.window_hz)) > RESYNC_HZ:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from emsbox.gateways.bacnet.identifiers import MAX_INSTANCE
 from emsbox.variables import ALL, BY_NAME
@@ -130,21 +130,11 @@ class BacnetConfig(BaseModel):
         """The overrides by variable name or unit key."""
         return {c.applies_to: c.increment for c in self.cov_increments}
 
-    @field_validator("bind_address")
+    @field_validator("bind_address", "broadcast_address")
     @classmethod
-    def _check_bind(cls, value: str) -> str:
-        """An IPv4 address (BACnet/IP is IPv4: Annex J)."""
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IPv4 address") from None
-        return value
-
-    @field_validator("broadcast_address")
-    @classmethod
-    def _check_broadcast(cls, value: str) -> str:
-        """Empty or an IPv4 address."""
-        if value:
+    def _check_ipv4(cls, value: str, info: ValidationInfo) -> str:
+        """An IPv4 address (BACnet/IP is IPv4: Annex J); the broadcast address may be empty."""
+        if value or info.field_name == "bind_address":
             try:
                 ipaddress.IPv4Address(value)
             except ValueError:

@@ -166,13 +166,12 @@ class Spool:
     def settle(self, spooled: Spooled, later: list[str]) -> None:
         """The server took the message: kept for the recipients ``later`` only (refused for
         now), removed if there are none."""
+        if not later:
+            self.remove(spooled)
+            return
         try:
-            if later:
-                # Not sent again to the others.
-                self._write(spooled.path, spooled.message, spooled.created_s, later)
-            else:
-                spooled.path.unlink(missing_ok=True)
-                self._forget(spooled.path)
+            # Not sent again to the others.
+            self._write(spooled.path, spooled.message, spooled.created_s, later)
         except OSError as exc:
             log.error("mail spool: cannot update %s: %s", spooled.path, exc)
             self._set_aside(spooled.path)
